@@ -1,0 +1,171 @@
+"""One deck through every stage: sources -> cells -> results -> Marp Markdown -> HTML/PDF."""
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cells import Cell
+from .errors import DeckError, Location
+from .formatting import Assets, CellFormatter, Templates, inject
+from .outputs import CellResult
+from .progress import Progress
+from .project import Project
+from .render import render
+from .sources import Deck, load_deck
+
+BUILTIN_THEMES = ("default", "gaia", "uncover")
+_THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    formats: tuple[str, ...] = ("html", "pdf")
+    strict: bool = False  # warnings (e.g. an `error: true` cell that did not raise) fail the deck
+
+
+@dataclass
+class DeckReport:
+    deck: Path
+    cells_run: int = 0
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: Exception | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def prepare(path: Path, project: Project) -> Deck:
+    """Load and check a deck without running anything."""
+    deck = load_deck(path, project)
+    check_theme(deck, project)
+    return deck
+
+
+def check_theme(deck: Deck, project: Project) -> None:
+    theme = deck.front_matter.get("theme")
+    if theme is None or theme in BUILTIN_THEMES or theme in project_themes(project):
+        return
+    line = next((n for n, text in enumerate(deck.path.read_text().splitlines(), 1)
+                 if text.startswith("theme:")), None)
+    known = ", ".join(BUILTIN_THEMES + tuple(project_themes(project)))
+    raise DeckError(f"unknown theme '{theme}' (themes: {known}; a project theme is a CSS "
+                    f"file in themes/ starting with /* @theme NAME */)", Location(deck.path, line))
+
+
+def project_themes(project: Project) -> list[str]:
+    names = []
+    for css in sorted(project.themes_dir.glob("*.css")):
+        found = _THEME_NAME.search(css.read_text(encoding="utf-8"))
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+def build_deck(deck: Deck, project: Project, options: BuildOptions, progress: Progress) -> DeckReport:
+    report = DeckReport(deck.path)
+    started = time.monotonic()
+    try:
+        results = execute_cells(deck, project, progress, report)
+        markdown_path = write_markdown(deck, results, project)
+        report.written.append(markdown_path)
+        if options.strict and report.warnings:
+            raise DeckError("warnings are errors with --strict:\n  " + "\n  ".join(report.warnings),
+                            Location(deck.path))
+        for fmt in options.formats:
+            target = markdown_path.with_suffix(f".{fmt}")
+            progress.rendering(fmt)
+            report.written.append(render(project.root, markdown_path, fmt, target, project.themes_dir))
+    except Exception as exc:  # reported per deck; the other decks still build
+        report.error = exc
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def execute_cells(deck: Deck, project: Project, progress: Progress,
+                  report: DeckReport) -> list[CellResult]:
+    if not deck.cells:
+        return []
+    from .execute import KernelSettings, run_cells  # imported only when code must run
+
+    settings = KernelSettings(cwd=project.root, snippets_dir=project.snippets_dir,
+                              **execute_settings(project.course, deck.front_matter))
+    failure: list[DeckError] = []
+
+    def done(index: int, cell: Cell, result: CellResult) -> bool:
+        report.cells_run += 1
+        progress.cell_done(result)
+        error = result.error
+        if error and not cell.options.error:
+            failure.append(cell_error(cell, result))
+            return False
+        if cell.options.error and not error:
+            report.warnings.append(f"{cell.describe()}: marked 'error: true' but raised nothing")
+        return True
+
+    results = run_cells(list(deck.cells), settings,
+                        on_start=lambda i, cell: progress.cell_started(i, len(deck.cells), cell),
+                        on_done=done)
+    if failure:
+        raise failure[0]
+    return results
+
+
+def execute_settings(course: dict[str, Any], front_matter: dict[str, Any]) -> dict[str, Any]:
+    """`execute:` from course.yaml, overridden by the deck's front matter: seed and env."""
+    merged: dict[str, Any] = {}
+    for source in (course.get("execute") or {}, front_matter.get("execute") or {}):
+        merged.update({k: v for k, v in source.items() if k != "env"})
+        merged.setdefault("env", {}).update({str(k): str(v) for k, v in (source.get("env") or {}).items()})
+    return {"seed": int(merged.get("seed", 0)), "env": merged.get("env", {})}
+
+
+def cell_error(cell: Cell, result: CellResult) -> DeckError:
+    """A cell raised: say where in the deck, where in the code, and show the traceback."""
+    error = result.error
+    assert error is not None
+    origin = cell.origin
+    if error.line is not None and origin.line is not None:
+        origin = Location(origin.path, origin.line + error.line - 1)
+    also = (origin,) if origin != cell.reference else ()
+    message = f"cell raised {error.ename}: {error.evalue}"
+    hint = "(add '#| error: true' if the exception is the point of the slide)"
+    return DeckError(message, cell.reference, also=also,
+                     detail=(error.traceback or "") + "\n" + hint)
+
+
+def write_markdown(deck: Deck, results: list[CellResult], project: Project) -> Path:
+    build = project.build_dir
+    build.mkdir(parents=True, exist_ok=True)
+    files = f"{deck.name}_files"
+    formatter = CellFormatter(Templates(project.templates_dir), Assets(build / files, files))
+    formatted = [formatter.cell(cell, result) for cell, result in zip(deck.cells, results)]
+    target = build / f"{deck.name}.md"
+    write_atomic(target, inject(deck, formatted))
+    return target
+
+
+def write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def copy_slide_assets(project: Project) -> None:
+    """Mirror the non-Markdown files under slides/ (images, logos) into build/, so the
+    generated Markdown and HTML find them at the same relative paths."""
+    for source in project.slides_dir.rglob("*"):
+        if not source.is_file() or source.suffix == ".md":
+            continue
+        target = project.build_dir / source.relative_to(project.slides_dir)
+        if target.exists() and target.stat().st_mtime >= source.stat().st_mtime \
+                and target.stat().st_size == source.stat().st_size:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)

@@ -1,0 +1,186 @@
+"""Run cells in a Jupyter kernel (jupyter_client + ipykernel), one kernel per deck.
+
+Cells run in slide order in one namespace. The kernel starts in the project root with
+`snippets/` first on sys.path, so `open("data/x.csv")` and `import helpers` work from
+inline cells and snippet files alike. Before each cell the random generators (random,
+NumPy, torch: whichever is imported) are seeded again from the deck's seed, so a cell's
+output does not depend on how often the cells before it ran.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from jupyter_client.manager import KernelManager
+
+from .cells import Cell
+from .outputs import CellResult, Error, OutputCollector, strip_ansi
+
+# Quiet, reproducible defaults for the kernel; a course or deck can add to them.
+KERNEL_ENV = {
+    "PYTHONHASHSEED": "0",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
+
+_SETUP = r'''
+def __deckrun_before_cell(seed, fmt, dpi):
+    import random, sys
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    kwargs = {"bbox_inches": "tight", "dpi": dpi}
+    if "matplotlib.pyplot" in sys.modules:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats(fmt, **kwargs)
+    else:  # the inline backend reads these when pyplot is first imported
+        ip = get_ipython()
+        ip.run_line_magic("config", f"InlineBackend.figure_formats = {{{fmt!r}}}")
+        ip.run_line_magic("config", f"InlineBackend.print_figure_kwargs = {kwargs!r}")
+'''
+
+_CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+_POLL_SECONDS = 1.0
+
+
+@dataclass
+class KernelSettings:
+    cwd: Path
+    snippets_dir: Path
+    seed: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    startup_timeout: float = 60.0
+
+
+class KernelDied(Exception):
+    pass
+
+
+class Kernel:
+    """A running kernel for one deck. Use as a context manager."""
+
+    def __init__(self, settings: KernelSettings) -> None:
+        self.settings = settings
+        self.manager: KernelManager | None = None
+        self.client = None
+        self._sockets: str | None = None
+
+    def __enter__(self) -> "Kernel":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.shutdown()
+
+    def start(self) -> None:
+        env = {**os.environ, **KERNEL_ENV, **self.settings.env}
+        # IPC sockets (no open TCP port) need an absolute path: the kernel runs elsewhere.
+        self._sockets = tempfile.mkdtemp(prefix="deckrun-kernel-")
+        self.manager = KernelManager(kernel_name="python3", transport="ipc",
+                                     ip=os.path.join(self._sockets, "kernel"))
+        self.manager.start_kernel(cwd=str(self.settings.cwd), env=env)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+        setup = _SETUP + f"\n__import__('sys').path.insert(0, {str(self.settings.snippets_dir)!r})\n"
+        result = self._execute(setup, timeout=self.settings.startup_timeout, store_history=False)
+        if result.error:
+            raise RuntimeError(f"kernel set-up failed: {result.error.traceback}")
+
+    def shutdown(self) -> None:
+        if self.client is not None:
+            self.client.stop_channels()
+        if self.manager is not None and self.manager.has_kernel:
+            self.manager.shutdown_kernel(now=True)
+        if self._sockets:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+        self.client = self.manager = self._sockets = None
+
+    def run(self, cell: Cell) -> CellResult:
+        opts = cell.options
+        self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})",
+                      timeout=60, store_history=False)
+        return self._execute(cell.code, timeout=opts.timeout)
+
+    def _execute(self, code: str, timeout: float, store_history: bool = True) -> CellResult:
+        assert self.client is not None and self.manager is not None
+        started = time.monotonic()
+        msg_id = self.client.execute(code, store_history=store_history, allow_stdin=False)
+        collected = OutputCollector()
+        deadline = started + timeout
+        while True:
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
+            except queue.Empty:
+                if not self.manager.is_alive():
+                    raise KernelDied("the kernel died while running the cell "
+                                     "(out of memory, or the code ended the process)") from None
+                if time.monotonic() >= deadline:
+                    self._interrupt(msg_id)
+                    collected.error(Error("TimeoutError", f"the cell ran longer than {timeout:g} s "
+                                          "(raise it with the 'timeout' option)", ""))
+                    break
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+            _collect(collected, kind, content)
+        return collected.result(time.monotonic() - started)
+
+    def _interrupt(self, msg_id: str) -> None:
+        """Stop a running cell and wait for the kernel to be idle again."""
+        assert self.client is not None and self.manager is not None
+        self.manager.interrupt_kernel()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                msg = self.client.get_iopub_msg(timeout=1)
+            except queue.Empty:
+                continue
+            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                    and msg["content"]["execution_state"] == "idle"):
+                return
+        self.manager.restart_kernel(now=True)
+
+
+def _collect(collected: OutputCollector, kind: str, content: dict) -> None:
+    if kind == "stream":
+        collected.stream(content["name"], content["text"])
+    elif kind in ("execute_result", "display_data"):
+        collected.rich(content["data"], is_result=kind == "execute_result")
+    elif kind == "error":
+        traceback = strip_ansi("\n".join(content["traceback"]))
+        lines = _CELL_LINE.findall(traceback)
+        collected.error(Error(content["ename"], content["evalue"], traceback,
+                              int(lines[-1]) if lines else None))
+    elif kind == "clear_output":
+        collected.clear()
+
+
+def run_cells(cells: list[Cell], settings: KernelSettings,
+              on_start: Callable[[int, Cell], None] = lambda i, c: None,
+              on_done: Callable[[int, Cell, CellResult], bool] = lambda i, c, r: True,
+              ) -> list[CellResult]:
+    """Run `cells` in one fresh kernel. `on_done` returns False to stop early."""
+    results: list[CellResult] = []
+    with Kernel(settings) as kernel:
+        for index, cell in enumerate(cells):
+            on_start(index, cell)
+            result = kernel.run(cell)
+            results.append(result)
+            if not on_done(index, cell, result):
+                break
+    return results

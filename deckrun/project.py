@@ -1,0 +1,70 @@
+"""Where a course's files are, and what course.yaml says."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import DeckError, Location
+
+COURSE_FILE = "course.yaml"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    course: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slides_dir(self) -> Path:
+        return self.root / "slides"
+
+    @property
+    def snippets_dir(self) -> Path:
+        return self.root / "snippets"
+
+    @property
+    def themes_dir(self) -> Path:
+        return self.root / "themes"
+
+    @property
+    def templates_dir(self) -> Path:
+        """Project overrides of the output templates in deckrun/templates."""
+        return self.root / "templates"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "build"
+
+    def decks(self) -> list[Path]:
+        """Every deck: the Markdown files directly in slides/ (partials live in subfolders)."""
+        return sorted(self.slides_dir.glob("*.md"))
+
+
+def load_project(root: Path) -> Project:
+    root = root.resolve()
+    course_file = root / COURSE_FILE
+    course = load_yaml_mapping(course_file.read_text(encoding="utf-8"), course_file) \
+        if course_file.exists() else {}
+    return Project(root=root, course=course)
+
+
+def load_yaml_mapping(text: str, path: Path, first_line: int = 1) -> dict[str, Any]:
+    """Parse YAML that must be a mapping; errors name the file and line.
+
+    `first_line` is the file line the text starts on (front matter starts after `---`).
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = first_line + mark.line if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DeckError(f"invalid YAML: {problem}", Location(path, line)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DeckError("expected a YAML mapping (key: value lines)", Location(path, first_line))
+    return data
