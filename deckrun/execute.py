@@ -40,14 +40,17 @@ def __deckrun_before_cell(seed, fmt, dpi):
         sys.modules["numpy"].random.seed(seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
-    kwargs = {"bbox_inches": "tight", "dpi": dpi}
+    formats, kwargs = {fmt}, {"bbox_inches": "tight", "dpi": dpi}
+    if "matplotlib_inline.config" not in sys.modules:
+        # Read when pyplot is first imported; importing matplotlib here would slow every deck.
+        get_ipython().config.InlineBackend.update(figure_formats=formats, print_figure_kwargs=kwargs)
+        return
+    from matplotlib_inline.config import InlineBackend
+    backend = InlineBackend.instance()
+    backend.figure_formats, backend.print_figure_kwargs = formats, kwargs
     if "matplotlib.pyplot" in sys.modules:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats(fmt, **kwargs)
-    else:  # the inline backend reads these when pyplot is first imported
-        ip = get_ipython()
-        ip.run_line_magic("config", f"InlineBackend.figure_formats = {{{fmt!r}}}")
-        ip.run_line_magic("config", f"InlineBackend.print_figure_kwargs = {kwargs!r}")
 '''
 
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")

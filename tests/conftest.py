@@ -1,0 +1,37 @@
+"""Shared fixtures: a throw-away copy of the fixture course, and the real build command."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
+
+
+def make_course(target: Path) -> Path:
+    """A copy of the fixture course, with the project's themes."""
+    shutil.copytree(FIXTURE, target)
+    shutil.copytree(REPO / "themes", target / "themes")
+    return target
+
+
+def run_build(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python build.py ARGS` run in the course folder, as a lecturer would."""
+    return subprocess.run([sys.executable, str(REPO / "build.py"), "--root", str(root), *args],
+                          cwd=root, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> Path:
+    return make_course(tmp_path / "course")
+
+
+@pytest.fixture(scope="session")
+def built_course(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The fixture course built once, to HTML and PDF, through the real pipeline."""
+    root = make_course(tmp_path_factory.mktemp("built") / "course")
+    return root, run_build(root)

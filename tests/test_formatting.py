@@ -1,0 +1,56 @@
+from pathlib import Path
+
+from deckrun.cells import Cell, CellOptions
+from deckrun.errors import Location
+from deckrun.formatting import (Assets, CellFormatter, Templates, fence_for, inject, truncate)
+from deckrun.outputs import CellResult, Rich, Stream
+from deckrun.sources import MARKER, Deck
+
+WHERE = Location(Path("slides/x.md"), 3)
+
+
+def formatter(tmp_path: Path, templates: Path | None = None) -> CellFormatter:
+    return CellFormatter(Templates(templates), Assets(tmp_path / "x_files", "x_files"))
+
+
+def test_fence_is_longer_than_backticks_inside():
+    assert fence_for("plain") == "```"
+    assert fence_for("a ```` b") == "`````"
+
+
+def test_truncate_marks_hidden_lines():
+    assert truncate("1\n2\n3\n4", 2) == "1\n2\n... (2 more lines)"
+    assert truncate("1\n2", 2) == "1\n2"
+
+
+def test_cell_below_and_only(tmp_path):
+    result = CellResult((Stream("stdout", "hi"),))
+    below = formatter(tmp_path).cell(Cell("print('hi')", CellOptions(), WHERE, WHERE), result)
+    assert below == "```python\nprint('hi')\n```\n\n```output\nhi\n```"
+    only = formatter(tmp_path).cell(Cell("print('hi')", CellOptions(output="only"), WHERE, WHERE), result)
+    assert only == "```output\nhi\n```"
+
+
+def test_figure_is_saved_with_a_content_hash(tmp_path):
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    result = CellResult((Rich({"image/png": png, "text/plain": "<Figure>"}),))
+    cell = Cell("plot()", CellOptions(echo=False, width="300px"), WHERE, WHERE)
+    text = formatter(tmp_path).cell(cell, result)
+    saved = list((tmp_path / "x_files").iterdir())
+    assert len(saved) == 1 and saved[0].read_bytes().startswith(b"\x89PNG")
+    assert text == f"![width:300px](x_files/{saved[0].name})"
+
+
+def test_project_templates_override_the_defaults(tmp_path):
+    overrides = tmp_path / "templates"
+    overrides.mkdir()
+    (overrides / "stream.md.j2").write_text("> {{ text }}")
+    cell = Cell("print('hi')", CellOptions(echo=False), WHERE, WHERE)
+    assert formatter(tmp_path, overrides).cell(cell, CellResult((Stream("stdout", "hi"),))) == "> hi"
+
+
+def test_inject_keeps_list_indentation():
+    markdown = f"1. Step\n   {MARKER.format(0)}\n2. Text {MARKER.format(1)}\n"
+    deck = Deck(Path("x.md"), {}, markdown, ())
+    out = inject(deck, ["```python\nx\n```", "A\n\nB"])
+    assert out == "1. Step\n   ```python\n   x\n   ```\n2. Text\n\n   A\n\n   B\n"
