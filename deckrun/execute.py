@@ -33,6 +33,11 @@ KERNEL_ENV = {
 }
 
 _SETUP = r'''
+import warnings as _warnings
+# tqdm.auto warns that notebook widgets are missing: a build has no widgets to show.
+_warnings.filterwarnings("ignore", message="IProgress not found")
+del _warnings
+
 def __deckrun_before_cell(seed, fmt, dpi):
     import random, sys
     random.seed(seed)

