@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .analysis import CodeFacts, replay_set
+from .cache import Cache, CellKey, deck_keys, stale_reason
 from .cells import Cell
 from .errors import DeckError, Location
 from .formatting import Assets, CellFormatter, Templates, inject
@@ -25,12 +27,35 @@ _THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
 class BuildOptions:
     formats: tuple[str, ...] = ("html", "pdf")
     strict: bool = False  # warnings (e.g. an `error: true` cell that did not raise) fail the deck
+    frozen: bool = False  # never execute: every cell must come from the cache
+    refresh: tuple[str, ...] = ()  # "all", a deck path, DECK_OR_SNIPPET:LINE or file.py#cell
+
+    def refreshes(self, deck: Deck, cell: Cell) -> bool:
+        return any(_targets(target, deck, cell) for target in self.refresh)
+
+
+def _targets(target: str, deck: Deck, cell: Cell) -> bool:
+    """Does a --refresh target name this cell?"""
+    if target == "all":
+        return True
+    if "#" in target:
+        file, _, name = target.partition("#")
+        return cell.name == name and cell.origin.path.name == Path(file).name
+    path, _, line = target.rpartition(":")
+    if not (line.isdigit() and path):
+        return Path(target).resolve() == deck.path
+    where, number = Path(path).resolve(), int(line)
+    code_lines = range(cell.origin.line or 0, (cell.origin.line or 0) + cell.code.count("\n") + 1)
+    return (where == cell.reference.path and number == cell.reference.line) or \
+        (where == cell.origin.path and number in code_lines)
 
 
 @dataclass
 class DeckReport:
     deck: Path
     cells_run: int = 0
+    cells_cached: int = 0
+    cells_replayed: int = 0
     written: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: Exception | None = None
@@ -72,7 +97,12 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, progress: Pr
     report = DeckReport(deck.path)
     started = time.monotonic()
     try:
-        results = execute_cells(deck, project, progress, report)
+        results = execute_cells(deck, project, options, progress, report)
+        if deck.cells:
+            progress.cells(report.cells_run, report.cells_cached, report.cells_replayed)
+        report.warnings.extend(f"{cell.describe()}: marked 'error: true' but raised nothing"
+                               for cell, result in zip(deck.cells, results)
+                               if cell.options.error and not result.error)
         markdown_path = write_markdown(deck, results, project)
         report.written.append(markdown_path)
         if options.strict and report.warnings:
@@ -88,33 +118,76 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, progress: Pr
     return report
 
 
-def execute_cells(deck: Deck, project: Project, progress: Progress,
+@dataclass
+class Plan:
+    """What a deck's build will do with each cell: take it from the cache, run it, or
+    replay it (run for the state it leaves, output discarded: it is cached already)."""
+    keys: list[CellKey]
+    results: list[CellResult | None]  # None: must run
+    replay: list[int]
+
+    @property
+    def stale(self) -> list[int]:
+        return [i for i, result in enumerate(self.results) if result is None]
+
+
+def plan_deck(deck: Deck, project: Project, options: BuildOptions, cache: Cache) -> Plan:
+    settings = execute_settings(project.course, deck.front_matter)
+    keys = deck_keys(list(deck.cells), project.root, [project.snippets_dir, project.root], settings)
+    results = [None if options.refreshes(deck, cell) else cache.load(key)
+               for cell, key in zip(deck.cells, keys)]
+    plan = Plan(keys, results, [])
+    if plan.stale:
+        plan.replay = replay_set([CodeFacts(cell.code) for cell in deck.cells], plan.stale)
+    return plan
+
+
+def execute_cells(deck: Deck, project: Project, options: BuildOptions, progress: Progress,
                   report: DeckReport) -> list[CellResult]:
-    if not deck.cells:
-        return []
+    cache = Cache(project.root)
+    plan = plan_deck(deck, project, options, cache)
+    report.warnings.extend(cache.problems)
+    report.cells_cached = len(deck.cells) - len(plan.stale)
+    if not plan.stale:
+        return list(plan.results)
+    if options.frozen:
+        manifest = cache.manifest(deck.name)
+        missing = [f"{plan.keys[i].cell}: "
+                   f"{stale_reason(plan.keys[i], manifest[i] if i < len(manifest) else None)}"
+                   for i in plan.stale]
+        raise DeckError(f"--frozen: {len(missing)} cell(s) have no cached output:\n  "
+                        + "\n  ".join(missing), Location(deck.path))
     from .execute import KernelSettings, run_cells  # imported only when code must run
 
     settings = KernelSettings(cwd=project.root, snippets_dir=project.snippets_dir,
                               **execute_settings(project.course, deck.front_matter))
+    order = sorted(plan.stale + plan.replay)
     failure: list[DeckError] = []
 
-    def done(index: int, cell: Cell, result: CellResult) -> bool:
-        report.cells_run += 1
+    def done(position: int, cell: Cell, result: CellResult) -> bool:
+        index = order[position]
         progress.cell_done(result)
+        if index in plan.replay:
+            report.cells_replayed += 1
+            return True
+        report.cells_run += 1
         error = result.error
         if error and not cell.options.error:
             failure.append(cell_error(cell, result))
             return False
-        if cell.options.error and not error:
-            report.warnings.append(f"{cell.describe()}: marked 'error: true' but raised nothing")
+        plan.results[index] = result
+        if not (error and error.ename == "TimeoutError"):  # a timeout may pass next time
+            cache.store(plan.keys[index], result)
         return True
 
-    results = run_cells(list(deck.cells), settings,
-                        on_start=lambda i, cell: progress.cell_started(i, len(deck.cells), cell),
-                        on_done=done)
+    run_cells([deck.cells[i] for i in order], settings,
+              on_start=lambda position, cell: progress.cell_started(
+                  order[position], len(deck.cells), cell, replay=order[position] in plan.replay),
+              on_done=done)
     if failure:
         raise failure[0]
-    return results
+    cache.write_manifest(deck.name, plan.keys)
+    return list(plan.results)
 
 
 def execute_settings(course: dict[str, Any], front_matter: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The command line: `python build.py [DECK ...] [--html --pdf --pptx] [--strict]`, `clean`."""
+"""The command line: build (default), status, clean. See README.md."""
 from __future__ import annotations
 
 import argparse
@@ -7,26 +7,35 @@ import sys
 import time
 from pathlib import Path
 
-from .builder import BuildOptions, DeckReport, build_deck, copy_slide_assets, prepare
-from .errors import DeckError
+from .builder import BuildOptions, DeckReport, build_deck, copy_slide_assets, plan_deck, prepare
+from .cache import FREEZE_DIR, Cache, stale_reason
+from .errors import DeckError, Location
 from .progress import Progress
 from .project import Project, load_project
 from .render import FORMATS
 
-COMMANDS = ("build", "clean")
+COMMANDS = ("build", "status", "clean")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="build.py",
         description="Run the code on the slides and render the decks with Marp.",
-        epilog="Commands: build (default) [DECK ...]; clean (remove build/).")
+        epilog="Commands: build (default) [DECK ...]; status [DECK ...] (what the cache "
+               "holds and why cells are stale); clean [--cache] (remove build/, and _freeze/).")
     parser.add_argument("targets", nargs="*", metavar="DECK",
-                        help="decks to build (default: every slides/*.md), or a command")
+                        help="decks (default: every slides/*.md), after an optional command")
     for fmt in FORMATS:
         parser.add_argument(f"--{fmt}", action="store_true", help=f"write {fmt.upper()}")
     parser.add_argument("--strict", action="store_true",
                         help="treat warnings as errors (e.g. an 'error: true' cell that raised nothing)")
+    parser.add_argument("--refresh", nargs="?", const="all", action="append", default=[],
+                        metavar="TARGET",
+                        help="run cells again even if cached: all (no value), a deck, "
+                             "FILE:LINE of a cell, or snippet.py#cell; may repeat")
+    parser.add_argument("--frozen", action="store_true",
+                        help="never run code: fail if a cell has no cached output")
+    parser.add_argument("--cache", action="store_true", help=f"with clean: also remove {FREEZE_DIR}/")
     parser.add_argument("--root", type=Path, default=default_root,
                         help="the course folder (default: the current folder)")
     args = parser.parse_args(argv)
@@ -45,26 +54,33 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
     except DeckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.command == "clean":
-        shutil.rmtree(project.build_dir, ignore_errors=True)
-        print(f"removed {project.build_dir}")
-        return 0
+    options = BuildOptions(args.formats, args.strict, args.frozen, tuple(args.refresh))
     try:
-        return build(project, args.targets, BuildOptions(args.formats, args.strict), progress)
+        if args.command == "clean":
+            return clean(project, args.cache)
+        if args.command == "status":
+            return status(project, args.targets, options)
+        return build(project, args.targets, options, progress)
+    except DeckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
 
 
-def build(project: Project, targets: list[str], options: BuildOptions, progress: Progress) -> int:
-    started = time.monotonic()
+def deck_paths(project: Project, targets: list[str]) -> list[Path]:
     paths = [Path(t).resolve() for t in targets] or project.decks()
     if not paths:
-        print(f"error: no decks found in {project.slides_dir}", file=sys.stderr)
-        return 1
+        raise DeckError(f"no decks found in {project.slides_dir}")
+    return paths
+
+
+def build(project: Project, targets: list[str], options: BuildOptions, progress: Progress) -> int:
+    started = time.monotonic()
     reports: list[DeckReport] = []
     decks = []
-    for path in paths:  # every deck is checked before any code runs
+    for path in deck_paths(project, targets):  # every deck is checked before any code runs
         try:
             decks.append(prepare(path, project))
         except DeckError as exc:
@@ -84,6 +100,40 @@ def build(project: Project, targets: list[str], options: BuildOptions, progress:
     failed = sum(not r.ok for r in reports)
     progress.summary(built=len(reports) - failed, failed=failed,
                      cells=sum(r.cells_run for r in reports),
+                     cached=sum(r.cells_cached for r in reports),
                      outputs=sum(len(r.written) for r in reports if r.ok),
                      seconds=time.monotonic() - started)
     return 1 if failed else 0
+
+
+def status(project: Project, targets: list[str], options: BuildOptions) -> int:
+    """For each deck: how many cells are cached, and why the others would run."""
+    cache = Cache(project.root)
+    failed = 0
+    for path in deck_paths(project, targets):
+        try:
+            deck = prepare(path, project)
+            plan = plan_deck(deck, project, options, cache)
+        except DeckError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        manifest = cache.manifest(deck.name)
+        stale = plan.stale
+        print(f"{Location(deck.path)}: {len(deck.cells)} cells, "
+              f"{len(deck.cells) - len(stale)} cached, {len(stale)} stale")
+        for index in stale:
+            before = manifest[index] if index < len(manifest) else None
+            print(f"  {plan.keys[index].cell}: {stale_reason(plan.keys[index], before)}")
+    for problem in cache.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def clean(project: Project, with_cache: bool) -> int:
+    shutil.rmtree(project.build_dir, ignore_errors=True)
+    print(f"removed {Location(project.build_dir)}")
+    if with_cache:
+        shutil.rmtree(project.root / FREEZE_DIR, ignore_errors=True)
+        print(f"removed {Location(project.root / FREEZE_DIR)}")
+    return 0

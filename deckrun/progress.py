@@ -28,9 +28,10 @@ class Progress:
         self._close_line()
         self._print(f"{Location(path)}: {cells} cell{'s' if cells != 1 else ''}")
 
-    def cell_started(self, index: int, total: int, cell: Cell) -> None:
+    def cell_started(self, index: int, total: int, cell: Cell, replay: bool = False) -> None:
         self._close_line()
-        self._print(f"  [{index + 1}/{total}] {cell.describe()} ...", end="")
+        what = " (replay: state only)" if replay else ""
+        self._print(f"  [{index + 1}/{total}] {cell.describe()}{what} ...", end="")
 
     def cell_done(self, result: CellResult) -> None:
         status = f" {result.error.ename}" if result.error else ""
@@ -57,9 +58,16 @@ class Progress:
         self._close_line()
         print(f"warning: {message}", file=self.err, flush=True)
 
-    def summary(self, built: int, failed: int, cells: int, outputs: int, seconds: float) -> None:
+    def cells(self, ran: int, cached: int, replayed: int) -> None:
+        self._close_line()
+        replays = f", {replayed} replayed" if replayed else ""
+        self._print(f"  cells: {cached} from the cache, {ran} ran{replays}")
+
+    def summary(self, built: int, failed: int, cells: int, cached: int, outputs: int,
+                seconds: float) -> None:
         self._close_line()
         decks = f"{built} deck{'s' if built != 1 else ''} built"
         failures = f", {failed} failed" if failed else ""
-        self._print(f"{decks}{failures}; {cells} cell{'s' if cells != 1 else ''} run; "
+        self._print(f"{decks}{failures}; {cells} cell{'s' if cells != 1 else ''} run, "
+                    f"{cached} from the cache; "
                     f"{outputs} file{'s' if outputs != 1 else ''} written; {seconds:.1f}s")

@@ -18,7 +18,7 @@ def slides_in(markdown: str) -> int:
 def test_the_course_builds(built_course):
     root, proc = built_course
     assert proc.returncode == 0, proc.stderr
-    assert "3 decks built; 15 cells run; 9 files written" in proc.stdout
+    assert "3 decks built; 15 cells run, 0 from the cache; 9 files written" in proc.stdout
     assert re.search(r"\[2/7\] slides/main.md:18 \(examples.py#setup\) \.\.\. \d+\.\ds", proc.stdout)
 
 
