@@ -23,6 +23,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -120,15 +121,30 @@ def package_versions(facts: CodeFacts, local_modules: list[Path]) -> dict[str, s
         modules |= CodeFacts(path.read_text(encoding="utf-8")).imports
     distributions: set[str] = set()
     for module in modules:
-        for dist in _distributions().get(module, ()):
-            distributions.add(dist.lower())
-            distributions.update(_COMPANIONS.get(dist.lower(), ()))
+        for dist in _distributions_of(module):
+            distributions.add(dist)
+            distributions.update(_COMPANIONS.get(dist, ()))
     return {d: v for d in sorted(distributions) if (v := _version(d))}
 
 
+@lru_cache(maxsize=None)
+def _distributions_of(module: str) -> tuple[str, ...]:
+    """The installed distributions providing `module` (none for the standard library)."""
+    if module in sys.stdlib_module_names:
+        return ()
+    try:  # most distributions are named like their module: a direct look-up is cheap
+        return (_canonical(importlib.metadata.distribution(module).metadata["Name"]),)
+    except importlib.metadata.PackageNotFoundError:
+        return tuple(_canonical(d) for d in _all_distributions().get(module, ()))
+
+
 @lru_cache(maxsize=1)
-def _distributions() -> dict[str, list[str]]:
-    return importlib.metadata.packages_distributions()
+def _all_distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()  # slow: scans every installed file list
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """The lab: fine-tune MiniLM-L6 for sentiment on data/reviews.csv, evaluate, then use it."""
 
 # %% data
+#| inputs: data/reviews.csv
 import pandas as pd
 
 reviews = pd.read_csv("data/reviews.csv")

@@ -4,6 +4,7 @@ Run on its own (python snippets/translate.py) or cell by cell in an editor.
 """
 
 # %% corpus
+#| inputs: data/english_spanish.tsv
 import csv
 import random
 

@@ -1,6 +1,7 @@
 """Counting words in the course's review data: the simplest way to turn text into numbers."""
 
 # %% load
+#| inputs: data/reviews.csv
 import re
 from collections import Counter
 
