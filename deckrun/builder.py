@@ -12,11 +12,12 @@ from .analysis import CodeFacts, replay_set
 from .cache import Cache, CellKey, deck_keys, stale_reason
 from .cells import Cell
 from .errors import DeckError, Location
+from .execute import Kernel, KernelDied, KernelPool, KernelSettings
 from .formatting import Assets, CellFormatter, Templates, inject
 from .outputs import CellResult
 from .progress import Progress
 from .project import Project
-from .render import render
+from .render import MarpWorker, render
 from .sources import Deck, load_deck
 
 BUILTIN_THEMES = ("default", "gaia", "uncover")
@@ -60,6 +61,7 @@ class DeckReport:
     warnings: list[str] = field(default_factory=list)
     error: Exception | None = None
     seconds: float = 0.0
+    depends_on: set[Path] = field(default_factory=set)  # files whose change affects the deck
 
     @property
     def ok(self) -> bool:
@@ -93,11 +95,25 @@ def project_themes(project: Project) -> list[str]:
     return names
 
 
-def build_deck(deck: Deck, project: Project, options: BuildOptions, progress: Progress) -> DeckReport:
-    report = DeckReport(deck.path)
+@dataclass
+class Tools:
+    """What builds share: the terminal, the kernels, and (watch mode) a loaded Marp CLI."""
+    progress: Progress = field(default_factory=Progress)
+    kernels: KernelPool = field(default_factory=KernelPool)
+    marp: MarpWorker | None = None
+
+    def close(self) -> None:
+        self.kernels.shutdown()
+        if self.marp:
+            self.marp.close()
+
+
+def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools) -> DeckReport:
+    progress = tools.progress
+    report = DeckReport(deck.path, depends_on=set(deck.sources))
     started = time.monotonic()
     try:
-        results = execute_cells(deck, project, options, progress, report)
+        results = execute_cells(deck, project, options, tools, report)
         if deck.cells:
             progress.cells(report.cells_run, report.cells_cached, report.cells_replayed)
         report.warnings.extend(f"{cell.describe()}: marked 'error: true' but raised nothing"
@@ -111,7 +127,8 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, progress: Pr
         for fmt in options.formats:
             target = markdown_path.with_suffix(f".{fmt}")
             progress.rendering(fmt)
-            report.written.append(render(project.root, markdown_path, fmt, target, project.themes_dir))
+            report.written.append(render(project.root, markdown_path, fmt, target,
+                                         project.themes_dir, tools.marp))
     except Exception as exc:  # reported per deck; the other decks still build
         report.error = exc
     report.seconds = time.monotonic() - started
@@ -142,11 +159,12 @@ def plan_deck(deck: Deck, project: Project, options: BuildOptions, cache: Cache)
     return plan
 
 
-def execute_cells(deck: Deck, project: Project, options: BuildOptions, progress: Progress,
+def execute_cells(deck: Deck, project: Project, options: BuildOptions, tools: Tools,
                   report: DeckReport) -> list[CellResult]:
     cache = Cache(project.root)
     plan = plan_deck(deck, project, options, cache)
     report.warnings.extend(cache.problems)
+    report.depends_on |= {project.root / name for key in plan.keys for name in key.inputs}
     report.cells_cached = len(deck.cells) - len(plan.stale)
     if not plan.stale:
         return list(plan.results)
@@ -157,37 +175,42 @@ def execute_cells(deck: Deck, project: Project, options: BuildOptions, progress:
                    for i in plan.stale]
         raise DeckError(f"--frozen: {len(missing)} cell(s) have no cached output:\n  "
                         + "\n  ".join(missing), Location(deck.path))
-    from .execute import KernelSettings, run_cells  # imported only when code must run
-
     settings = KernelSettings(cwd=project.root, snippets_dir=project.snippets_dir,
                               **execute_settings(project.course, deck.front_matter))
-    order = sorted(plan.stale + plan.replay)
-    failure: list[DeckError] = []
-
-    def done(position: int, cell: Cell, result: CellResult) -> bool:
-        index = order[position]
-        progress.cell_done(result)
-        if index in plan.replay:
-            report.cells_replayed += 1
-            return True
-        report.cells_run += 1
-        error = result.error
-        if error and not cell.options.error:
-            failure.append(cell_error(cell, result))
-            return False
-        plan.results[index] = result
-        if not (error and error.ename == "TimeoutError"):  # a timeout may pass next time
-            cache.store(plan.keys[index], result)
-        return True
-
-    run_cells([deck.cells[i] for i in order], settings,
-              on_start=lambda position, cell: progress.cell_started(
-                  order[position], len(deck.cells), cell, replay=order[position] in plan.replay),
-              on_done=done)
-    if failure:
-        raise failure[0]
+    kernels = tools.kernels
+    kernel = kernels.acquire(deck.path, settings)
+    try:
+        # A warm kernel (watch mode) may hold the state a replay would rebuild.
+        replay = {i for i in plan.replay if kernel.executed.get(i) != plan.keys[i].key}
+        for index in sorted(set(plan.stale) | replay):
+            run_cell(deck, index, plan, kernel, index in replay, cache, tools.progress, report)
+    except KernelDied:
+        kernels.discard(deck.path)
+        raise
+    finally:
+        kernels.release(deck.path)
     cache.write_manifest(deck.name, plan.keys)
     return list(plan.results)
+
+
+def run_cell(deck: Deck, index: int, plan: Plan, kernel: Kernel, replay: bool, cache: Cache,
+             progress: Progress, report: DeckReport) -> None:
+    cell, key = deck.cells[index], plan.keys[index]
+    progress.cell_started(index, len(deck.cells), cell, replay=replay)
+    kernel.executed.pop(index, None)
+    result = kernel.run(cell)
+    progress.cell_done(result)
+    error = result.error
+    if error and not cell.options.error:
+        raise cell_error(cell, result)
+    kernel.executed[index] = key.key
+    if replay:
+        report.cells_replayed += 1
+        return
+    report.cells_run += 1
+    plan.results[index] = result
+    if not (error and error.ename == "TimeoutError"):  # a timeout may pass next time
+        cache.store(key, result)
 
 
 def execute_settings(course: dict[str, Any], front_matter: dict[str, Any]) -> dict[str, Any]:
@@ -242,3 +265,30 @@ def copy_slide_assets(project: Project) -> None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+
+
+def build_decks(project: Project, paths: list[Path], options: BuildOptions,
+                tools: Tools) -> list[DeckReport]:
+    """Check every deck before any code runs, then build them one by one; a deck that
+    fails does not stop the others."""
+    progress = tools.progress
+    reports: list[DeckReport] = []
+    decks = []
+    for path in paths:
+        try:
+            decks.append(prepare(path, project))
+        except DeckError as exc:
+            progress.failed(path, exc)
+            reports.append(DeckReport(path, error=exc, depends_on={path}))
+    copy_slide_assets(project)
+    for deck in decks:
+        progress.deck_started(deck.path, len(deck.cells))
+        report = build_deck(deck, project, options, tools)
+        reports.append(report)
+        for warning in report.warnings:
+            progress.warn(warning)
+        if report.ok:
+            progress.written(report.written, report.seconds)
+        else:
+            progress.failed(deck.path, report.error)
+    return reports

@@ -7,21 +7,22 @@ import sys
 import time
 from pathlib import Path
 
-from .builder import BuildOptions, DeckReport, build_deck, copy_slide_assets, plan_deck, prepare
+from .builder import BuildOptions, Tools, build_decks, plan_deck, prepare
 from .cache import FREEZE_DIR, Cache, stale_reason
-from .errors import DeckError, Location
+from .errors import DeckError, Location, ToolError
 from .progress import Progress
 from .project import Project, load_project
 from .render import FORMATS
 
-COMMANDS = ("build", "status", "clean")
+COMMANDS = ("build", "watch", "serve", "status", "clean")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="build.py",
         description="Run the code on the slides and render the decks with Marp.",
-        epilog="Commands: build (default) [DECK ...]; status [DECK ...] (what the cache "
+        epilog="Commands: build (default) [DECK ...]; watch (or serve) [DECK ...] (build, "
+               "serve with live reload, rebuild on save); status [DECK ...] (what the cache "
                "holds and why cells are stale); clean [--cache] (remove build/, and _freeze/).")
     parser.add_argument("targets", nargs="*", metavar="DECK",
                         help="decks (default: every slides/*.md), after an optional command")
@@ -36,13 +37,18 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser.add_argument("--frozen", action="store_true",
                         help="never run code: fail if a cell has no cached output")
     parser.add_argument("--cache", action="store_true", help=f"with clean: also remove {FREEZE_DIR}/")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="with watch: the port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--open", action="store_true", help="with watch: open the browser")
     parser.add_argument("--root", type=Path, default=default_root,
                         help="the course folder (default: the current folder)")
     args = parser.parse_args(argv)
     args.command = "build"
     if args.targets and args.targets[0] in COMMANDS:
         args.command = args.targets.pop(0)
-    args.formats = tuple(f for f in FORMATS if getattr(args, f)) or ("html", "pdf")
+    previewing = args.command in ("watch", "serve")  # HTML only unless asked: it is fast
+    args.formats = tuple(f for f in FORMATS if getattr(args, f)) or (
+        ("html",) if previewing else ("html", "pdf"))
     return args
 
 
@@ -60,8 +66,12 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
             return clean(project, args.cache)
         if args.command == "status":
             return status(project, args.targets, options)
+        if args.command in ("watch", "serve"):
+            from .watch import watch
+
+            return watch(project.root, args.targets, options, args.port, args.open)
         return build(project, args.targets, options, progress)
-    except DeckError as exc:
+    except (DeckError, ToolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -78,25 +88,11 @@ def deck_paths(project: Project, targets: list[str]) -> list[Path]:
 
 def build(project: Project, targets: list[str], options: BuildOptions, progress: Progress) -> int:
     started = time.monotonic()
-    reports: list[DeckReport] = []
-    decks = []
-    for path in deck_paths(project, targets):  # every deck is checked before any code runs
-        try:
-            decks.append(prepare(path, project))
-        except DeckError as exc:
-            progress.failed(path, exc)
-            reports.append(DeckReport(path, error=exc))
-    copy_slide_assets(project)
-    for deck in decks:
-        progress.deck_started(deck.path, len(deck.cells))
-        report = build_deck(deck, project, options, progress)
-        reports.append(report)
-        for warning in report.warnings:
-            progress.warn(warning)
-        if report.ok:
-            progress.written(report.written, report.seconds)
-        else:
-            progress.failed(deck.path, report.error)
+    tools = Tools(progress)
+    try:
+        reports = build_decks(project, deck_paths(project, targets), options, tools)
+    finally:
+        tools.close()
     failed = sum(not r.ok for r in reports)
     progress.summary(built=len(reports) - failed, failed=failed,
                      cells=sum(r.cells_run for r in reports),

@@ -16,11 +16,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-from jupyter_client.manager import KernelManager
-
 from .cells import Cell
+from .errors import ToolError
 from .outputs import CellResult, Error, OutputCollector, strip_ansi
 
 # Quiet, reproducible defaults for the kernel; a course or deck can add to them.
@@ -71,8 +68,8 @@ class KernelSettings:
     startup_timeout: float = 60.0
 
 
-class KernelDied(Exception):
-    pass
+class KernelDied(ToolError):
+    """The kernel process ended while a cell ran (out of memory, os._exit, a crash)."""
 
 
 class Kernel:
@@ -80,9 +77,10 @@ class Kernel:
 
     def __init__(self, settings: KernelSettings) -> None:
         self.settings = settings
-        self.manager: KernelManager | None = None
+        self.manager = None
         self.client = None
         self._sockets: str | None = None
+        self.executed: dict[int, str] = {}  # cell index -> cache key of the code it last ran
 
     def __enter__(self) -> "Kernel":
         self.start()
@@ -92,6 +90,8 @@ class Kernel:
         self.shutdown()
 
     def start(self) -> None:
+        from jupyter_client.manager import KernelManager  # slow import: only when code runs
+
         env = {**os.environ, **KERNEL_ENV, **self.settings.env}
         # IPC sockets (no open TCP port) need an absolute path: the kernel runs elsewhere.
         self._sockets = tempfile.mkdtemp(prefix="deckrun-kernel-")
@@ -105,6 +105,9 @@ class Kernel:
         result = self._execute(setup, timeout=self.settings.startup_timeout, store_history=False)
         if result.error:
             raise RuntimeError(f"kernel set-up failed: {result.error.traceback}")
+
+    def alive(self) -> bool:
+        return self.manager is not None and self.manager.is_alive()
 
     def shutdown(self) -> None:
         if self.client is not None:
@@ -178,17 +181,33 @@ def _collect(collected: OutputCollector, kind: str, content: dict) -> None:
         collected.clear()
 
 
-def run_cells(cells: list[Cell], settings: KernelSettings,
-              on_start: Callable[[int, Cell], None] = lambda i, c: None,
-              on_done: Callable[[int, Cell, CellResult], bool] = lambda i, c, r: True,
-              ) -> list[CellResult]:
-    """Run `cells` in one fresh kernel. `on_done` returns False to stop early."""
-    results: list[CellResult] = []
-    with Kernel(settings) as kernel:
-        for index, cell in enumerate(cells):
-            on_start(index, cell)
-            result = kernel.run(cell)
-            results.append(result)
-            if not on_done(index, cell, result):
-                break
-    return results
+class KernelPool:
+    """The kernel of each deck. A one-off build starts a fresh kernel per deck and shuts
+    it down after; the watcher keeps them warm, so imports and models stay loaded."""
+
+    def __init__(self, keep_warm: bool = False) -> None:
+        self.keep_warm = keep_warm
+        self._kernels: dict[Path, Kernel] = {}
+
+    def acquire(self, deck: Path, settings: KernelSettings) -> Kernel:
+        kernel = self._kernels.get(deck)
+        if kernel is not None and (kernel.settings != settings or not kernel.alive()):
+            self.discard(deck)
+            kernel = None
+        if kernel is None:
+            kernel = self._kernels[deck] = Kernel(settings)
+            kernel.start()
+        return kernel
+
+    def release(self, deck: Path) -> None:
+        if not self.keep_warm:
+            self.discard(deck)
+
+    def discard(self, deck: Path) -> None:
+        kernel = self._kernels.pop(deck, None)
+        if kernel is not None:
+            kernel.shutdown()
+
+    def shutdown(self) -> None:
+        for deck in list(self._kernels):
+            self.discard(deck)

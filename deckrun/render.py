@@ -7,6 +7,7 @@ replaces a good file with a broken one.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,23 +61,93 @@ def marp_command(root: Path, markdown: Path, fmt: str, output: Path, themes: Pat
     return command
 
 
-def render(root: Path, markdown: Path, fmt: str, output: Path, themes: Path) -> Path:
-    """Render `markdown` to `output` in `fmt`; raise ToolError with Marp's words on failure."""
+def render(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
+           worker: "MarpWorker | None" = None) -> Path:
+    """Render `markdown` to `output` in `fmt`; raise ToolError with Marp's words on failure.
+    With a `worker` (watch mode), the conversion runs in a Marp CLI kept loaded."""
     if fmt not in FORMATS:
         raise ValueError(fmt)
     partial = output.with_name(f".{output.stem}.partial.{fmt}")
     partial.unlink(missing_ok=True)
     command = marp_command(root, markdown, fmt, partial, themes)
-    proc = subprocess.run(command, cwd=root, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    returncode, said = worker.run(command[1:]) if worker else _run_marp(command, root)
     problem = _check_output(partial, fmt)
-    if proc.returncode != 0 or problem:
+    if returncode != 0 or problem:
         partial.unlink(missing_ok=True)
-        said = "\n".join(line for line in (proc.stderr + proc.stdout).splitlines() if line.strip())
-        raise ToolError(f"Marp could not write {output.name}: {problem or f'exit code {proc.returncode}'}"
+        said = _marp_messages(said)
+        raise ToolError(f"Marp could not write {output.name}: {problem or f'exit code {returncode}'}"
                         + (f"\n{said}" if said else ""))
     partial.replace(output)
     return output
+
+
+def _run_marp(command: list[str], cwd: Path) -> tuple[int, str]:
+    """Run Marp; if the build is interrupted (Ctrl-C, the watcher stopping), take Marp's
+    browser down with it (it runs in a process group of its own, so look by parentage)."""
+    proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate()
+    except BaseException:
+        kill_tree(proc.pid)
+        proc.wait()
+        raise
+    return proc.returncode, "\n".join(line for line in out.splitlines() if line.strip())
+
+
+def _marp_messages(said: str) -> str:
+    """Marp's warnings and errors, without the usage text it prints after some of them."""
+    lines = said.splitlines()
+    logged = [line for line in lines if line.lstrip().startswith("[")]
+    return "\n".join(logged or lines[:10])
+
+
+class MarpWorker:
+    """A Node process with the Marp CLI loaded (deckrun/marp_worker.mjs)."""
+
+    DONE = "@@deckrun-done "
+
+    def __init__(self, root: Path) -> None:
+        package = find_marp(root).resolve().parent  # .bin/marp -> @marp-team/marp-cli/marp-cli.js
+        self.proc = subprocess.Popen(
+            ["node", str(Path(__file__).with_name("marp_worker.mjs")), str(package / "lib" / "index.js")],
+            cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1)
+
+    def run(self, arguments: list[str]) -> tuple[int, str]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(arguments) + "\n")
+        self.proc.stdin.flush()
+        said = []
+        for line in self.proc.stdout:
+            if line.startswith(self.DONE):
+                return int(line[len(self.DONE):]), "\n".join(said)
+            if line.strip():
+                said.append(line.rstrip())
+        raise ToolError("the Marp worker stopped: " + "\n".join(said))
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            kill_tree(self.proc.pid)
+
+
+def kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def _check_output(path: Path, fmt: str) -> str:

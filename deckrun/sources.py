@@ -32,6 +32,7 @@ class Deck:
     front_matter: dict[str, Any]
     markdown: str             # rendered Markdown, each cell a MARKER line
     cells: tuple[Cell, ...]   # in slide order; cells[i] belongs to MARKER i
+    sources: frozenset[Path] = frozenset()  # the files it was made from: deck, partials, snippets
 
     @property
     def name(self) -> str:
@@ -65,7 +66,7 @@ def load_deck(path: Path, project: Project) -> Deck:
     except Exception as exc:  # an error while rendering: undefined variable, bad call...
         raise DeckError(f"template error: {type(exc).__name__}: {exc}",
                         _template_location(exc, path)) from None
-    return Deck(path, front_matter, markdown, tuple(collector.cells))
+    return Deck(path, front_matter, markdown, tuple(collector.cells), frozenset(collector.files))
 
 
 def read_front_matter(text: str, path: Path) -> dict[str, Any]:
@@ -110,6 +111,7 @@ class _CellLoader(jinja2.FileSystemLoader):
 
     def get_source(self, environment, template):  # type: ignore[override]
         source, filename, uptodate = super().get_source(environment, template)
+        self.collector.files.add(Path(filename).resolve())
         return self.collector.cut_fences(source, Path(filename)), filename, uptodate
 
 
@@ -121,6 +123,7 @@ class _CellCollector:
         self.cells: list[Cell] = []
         self._inline: dict[tuple[str, int], Cell] = {}
         self._snippet_files: dict[Path, SnippetFile] = {}
+        self.files: set[Path] = set()
 
     def _add(self, cell: Cell) -> str:
         self.cells.append(cell)
@@ -170,6 +173,7 @@ class _CellCollector:
         path = (self.project.snippets_dir / file_part).resolve()
         if not path.is_file():
             raise DeckError(f"snippet file not found: snippets/{file_part}", where)
+        self.files.add(path)
         snippet_file = self._snippet_files.get(path) or parse_snippet_file(path)
         self._snippet_files[path] = snippet_file
         if cell_name:

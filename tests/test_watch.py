@@ -1,0 +1,177 @@
+"""A real watcher in a subprocess: edits, reload events, errors and recovery, warm kernels."""
+from __future__ import annotations
+
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import REPO, make_course
+
+COUNTED = """# Counted
+
+```python run
+open("runs.log", "a").write("A\\n")
+x = 1
+```
+
+```python run
+open("runs.log", "a").write("B\\n")
+print("B sees", x + 1)
+```
+"""
+
+
+class Watching:
+    """`python build.py watch --port 0` and a client of its event stream."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "build.py"), "--root", str(root),
+                                      "watch", "--port", "0"], cwd=root, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        self.url = ""
+        ready = threading.Event()
+        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
+        assert ready.wait(180), "\n".join(self.output)
+        self.events: queue.Queue = queue.Queue()
+        threading.Thread(target=self._listen, daemon=True).start()
+        self.expect("errors")  # the stream says hello with the current errors
+
+    def _read(self, ready: threading.Event) -> None:
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip())
+            found = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+            if found:
+                self.url = found.group(1)
+                ready.set()
+
+    def _listen(self) -> None:
+        event = None
+        with urllib.request.urlopen(self.url + "_deckrun/events") as stream:
+            for raw in stream:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event:
+                    self.events.put((event, json.loads(line[6:])))
+
+    def expect(self, kind: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                event, data = self.events.get(timeout=1)
+            except queue.Empty:
+                continue
+            if event == kind:
+                return data
+        raise AssertionError(f"no '{kind}' event; watcher said:\n" + "\n".join(self.output[-30:]))
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(self.url + path) as response:
+            return response.read().decode()
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.root / relative
+        text = path.read_text()
+        assert old in text, old
+        path.write_text(text.replace(old, new))
+
+    def runs(self) -> list[str]:
+        log = self.root / "runs.log"
+        lines = log.read_text().split() if log.exists() else []
+        log.write_text("")
+        return lines
+
+
+@pytest.fixture(scope="module")
+def watching(tmp_path_factory):
+    root = make_course(tmp_path_factory.mktemp("watch") / "course")
+    (root / "slides" / "counted.md").write_text(COUNTED)
+    watcher = Watching(root)
+    yield watcher
+    if watcher.proc.poll() is None:
+        watcher.proc.kill()
+
+
+def test_first_build_and_serving(watching):
+    assert watching.runs() == ["A", "B"]
+    page = watching.get("second.html")
+    assert "EventSource" in page and "45" in page  # sum(range(10)), and the reload script
+    assert "second.html" in watching.get("")        # an index of the decks
+    assert not (watching.root / "build" / "second.pdf").exists()  # HTML only while watching
+
+
+def test_a_prose_edit_reloads_its_deck_and_runs_nothing(watching):
+    watching.edit("slides/second.md", "# Second deck", "# Second deck, edited")
+    assert watching.expect("reload")["decks"] == ["second"]
+    assert "Second deck, edited" in watching.get("second.html")
+    assert watching.runs() == []
+
+
+def test_a_snippet_edit_rebuilds_the_decks_using_it(watching):
+    watching.edit("snippets/examples.py", 'print("value", v)', 'print("value is", v)')
+    assert watching.expect("reload")["decks"] == ["main"]
+    assert "value is 3" in (watching.root / "build" / "main.md").read_text()
+
+
+def test_a_theme_edit_reloads_every_deck(watching):
+    watching.edit("themes/nmt-theme.css", "--nmt-teal: #0f8a80;", "--nmt-teal: #0f8a81;")
+    assert set(watching.expect("reload")["decks"]) == {"counted", "main", "options", "second"}
+    assert "#0f8a81" in watching.get("main.html")
+
+
+def test_an_edited_cell_reruns_in_the_warm_kernel(watching):
+    watching.edit("slides/counted.md", 'print("B sees", x + 1)', 'print("B now sees", x + 2)')
+    assert watching.expect("reload")["decks"] == ["counted"]
+    assert watching.runs() == ["B"]  # A's state is still in the kernel: not replayed
+    assert "B now sees 3" in (watching.root / "build" / "counted.md").read_text()
+
+
+def test_mistakes_show_an_error_and_a_good_save_recovers(watching):
+    good = watching.get("second.html")
+    watching.edit("slides/second.md", "# Second deck, edited", "# Second {% if %}")
+    errors = watching.expect("errors")
+    assert "slides/second.md:6: template syntax error" in errors["second"]
+    assert watching.get("second.html") == good  # the last good deck stays
+    watching.edit("slides/second.md", "# Second {% if %}", "# Second deck")
+    watching.edit("slides/second.md", "print(sum(range(10)))", "print(undefined_name)")
+    assert "cell raised NameError" in watching.expect("errors")["second"]
+    watching.edit("slides/second.md", "print(undefined_name)", "print(sum(range(10)))")
+    assert watching.expect("errors") == {}
+    assert watching.expect("reload")["decks"] == ["second"]
+
+
+def test_a_dead_kernel_is_restarted_and_the_deck_rebuilt(watching):
+    watching.edit("slides/second.md", "print(sum(range(10)))",
+                  'import os\nif not os.path.exists("died"):\n    open("died", "w").close()\n'
+                  '    os._exit(1)\nprint("survived")')
+    assert watching.expect("reload")["decks"] == ["second"]
+    assert "kernel died: restarting it and rebuilding" in "\n".join(watching.output)
+    assert "survived" in (watching.root / "build" / "second.md").read_text()
+
+
+def test_a_pdf_on_request_from_the_page(watching):
+    with urllib.request.urlopen(watching.url + "_deckrun/pdf/second") as response:
+        assert response.url.endswith("/second.pdf")
+        assert response.read().startswith(b"%PDF-")
+
+
+def test_stopping_leaves_no_process_behind(watching):
+    started = psutil.Process(watching.proc.pid).children(recursive=True)
+    assert started  # the kernels and the Marp worker
+    watching.proc.send_signal(signal.SIGINT)
+    assert watching.proc.wait(timeout=60) == 0
+    time.sleep(0.5)
+    assert [p.pid for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert "stopped" in "\n".join(watching.output)
