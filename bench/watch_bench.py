@@ -26,20 +26,38 @@ from test_watch import Watching  # noqa: E402  (the watcher client the tests use
 
 PARTS = ("slides", "snippets", "data", "themes", "course.yaml")
 ROUNDS = 7
-PROSE = ("slides/session-12.md", "- Encoders, decoders, and the two working together",
-         "- Encoders and decoders, and how the two work together")
-LAST_CELL = ("snippets/sentiment_lab.py", '"The tutorial was a joy to work through"',
-             '"The tutorial was a real joy to work through"')
-MIDDLE_CELL = ("slides/session-11.md", 'print(f"  {len(counter)} different ones")',
-               'print(f"  {len(counter)} distinct ones")')
+# Edits as (file, line with {n}, what the rebuilt page then shows): round n puts " n" in.
+PROSE = ("slides/session-12.md", "Every output on these slides came from running the code shown{n}.",
+         "code shown{n}.")
+LAST_CELL = ("snippets/sentiment_lab.py", '"The projector broke and nobody could fix it{n}"',
+             "could fix it{n}")
+MIDDLE_CELL = ("slides/session-11.md", 'print(f"  {{len(counter)}} different ones{n}")',
+               "different ones{n}")
 
 
-def save_and_wait(watching: Watching, edit: tuple[str, str, str], expect: str, deck: str) -> float:
-    path, old, new = edit
+class Edits:
+    """Successive, never repeated edits of one line (a repeat would come from the cache)."""
+
+    def __init__(self, root: Path, edit: tuple[str, str, str]) -> None:
+        self.path, self.template, self.shown = root / edit[0], edit[1], edit[2]
+        self.round = 0
+        self.current = self.template.format(n="")
+        assert self.current in self.path.read_text(), self.current
+
+    def next(self) -> str:
+        """Make the next edit; return what the rebuilt page will show."""
+        self.round += 1
+        new = self.template.format(n=f" {self.round}")
+        self.path.write_text(self.path.read_text().replace(self.current, new))
+        self.current = new
+        return self.shown.format(n=f" {self.round}")
+
+
+def save_and_wait(watching: Watching, edits: Edits, deck: str) -> float:
     started = time.perf_counter()
-    watching.edit(path, old, new)
+    shown = edits.next()
     while True:
-        if deck in watching.expect("reload")["decks"] and expect in watching.get(f"{deck}.html"):
+        if deck in watching.expect("reload")["decks"] and shown in watching.get(f"{deck}.html"):
             return time.perf_counter() - started
 
 
@@ -49,25 +67,19 @@ def last_cell_seconds(root: Path) -> float:
     return json.loads(newest.read_text())["result"]["seconds"]
 
 
-def toggled(edit: tuple[str, str, str], forward: bool) -> tuple[str, str, str]:
-    path, old, new = edit
-    return (path, old, new) if forward else (path, new, old)
-
-
-def watch_rounds(watching: Watching, edit, deck: str, subtract_compute: bool) -> list[float]:
+def watch_rounds(watching: Watching, edits: Edits, deck: str, subtract_compute: bool) -> list[float]:
+    save_and_wait(watching, edits, deck)  # warm-up: kernel start and replays, once
     times = []
-    for i in range(ROUNDS):
-        step = toggled(edit, i % 2 == 0)
-        seconds = save_and_wait(watching, step, step[2].strip('"-( '), deck)
+    for _ in range(ROUNDS):
+        seconds = save_and_wait(watching, edits, deck)
         if subtract_compute:
             seconds -= last_cell_seconds(watching.root)
         times.append(seconds)
     return times
 
 
-def cold(root: Path, edit, deck: str) -> float:
-    path, old, new = edit
-    (root / path).write_text((root / path).read_text().replace(old, new))
+def cold(root: Path, edits: Edits, deck: str) -> float:
+    edits.next()
     started = time.perf_counter()
     subprocess.run([sys.executable, str(REPO / "build.py"), "--root", str(root), f"slides/{deck}.md",
                     "--html"], cwd=root, check=True, capture_output=True)
@@ -82,20 +94,17 @@ def main() -> None:
         (shutil.copytree if source.is_dir() else shutil.copy)(source, root / part)
     subprocess.run([sys.executable, str(REPO / "build.py"), "--root", str(root), "--html"],
                    cwd=root, check=True, capture_output=True)  # fill the cache
+    prose_edits, last_edits, middle_edits = (Edits(root, e) for e in (PROSE, LAST_CELL, MIDDLE_CELL))
     watching = Watching(root)
     try:
-        prose = watch_rounds(watching, PROSE, "session-12", subtract_compute=False)
-        save_and_wait(watching, LAST_CELL, "real joy", "session-12")  # warm-up: kernel, replays
-        save_and_wait(watching, toggled(LAST_CELL, False), "was a joy", "session-12")
-        last = watch_rounds(watching, LAST_CELL, "session-12", subtract_compute=True)
-        save_and_wait(watching, MIDDLE_CELL, "distinct ones", "session-11")  # warm-up
-        save_and_wait(watching, toggled(MIDDLE_CELL, False), "different ones", "session-11")
-        middle = watch_rounds(watching, MIDDLE_CELL, "session-11", subtract_compute=False)
+        prose = watch_rounds(watching, prose_edits, "session-12", subtract_compute=False)
+        last = watch_rounds(watching, last_edits, "session-12", subtract_compute=True)
+        middle = watch_rounds(watching, middle_edits, "session-11", subtract_compute=False)
     finally:
         watching.proc.terminate()
         watching.proc.wait(timeout=60)
-    cold_prose = cold(root, PROSE, "session-12")
-    cold_cell = cold(root, toggled(LAST_CELL, True), "session-12")
+    cold_prose = cold(root, prose_edits, "session-12")
+    cold_cell = cold(root, last_edits, "session-12")
 
     def show(label: str, times: list[float], goal: str = "") -> None:
         print(f"  {label:58} median {statistics.median(times):6.3f}s  "

@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 from .analysis import CodeFacts
 from .cells import Cell
 from .errors import DeckError
+from .files import write_atomic
 from .outputs import CellResult, Rich
 
 FORMAT = 1
@@ -190,7 +190,7 @@ class Cache:
         stored = CellResult(tuple(self._to_blobs(o) if isinstance(o, Rich) else o
                                   for o in result.outputs), result.seconds)
         entry = {"format": FORMAT, "key": key.key, "cell": key.cell, "result": stored.to_json()}
-        _write_atomic(self._entry(key.key), json.dumps(entry, indent=1, sort_keys=True).encode())
+        write_atomic(self._entry(key.key), json.dumps(entry, indent=1, sort_keys=True).encode())
 
     def _to_blobs(self, output: Rich) -> Rich:
         data = dict(output.data)
@@ -199,7 +199,7 @@ class Cache:
                 raw = data[mime].encode() if mime == "image/svg+xml" else base64.b64decode(data[mime])
                 name = f"{hashlib.sha256(raw).hexdigest()}.{extension}"
                 if not self._blob(name).exists():
-                    _write_atomic(self._blob(name), raw)
+                    write_atomic(self._blob(name), raw)
                 data[mime] = json.dumps({"blob": name})
         return Rich(data, output.is_result)
 
@@ -234,23 +234,8 @@ class Cache:
 
     def write_manifest(self, deck: str, keys: list[CellKey]) -> None:
         data = {"format": FORMAT, "cells": [asdict(k) for k in keys]}
-        _write_atomic(self.folder / "decks" / f"{deck}.json",
+        write_atomic(self.folder / "decks" / f"{deck}.json",
                       json.dumps(data, indent=1, sort_keys=True).encode())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def stale_reason(key: CellKey, before: CellKey | None) -> str:

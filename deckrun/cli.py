@@ -7,7 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from .builder import BuildOptions, Tools, build_decks, plan_deck, prepare
+from .builder import build_decks, prepare
+from .running import plan_deck
+from .session import BuildOptions, Tools
 from .cache import FREEZE_DIR, Cache, stale_reason
 from .errors import DeckError, Location, ToolError
 from .progress import Progress

@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 
 from .cells import Cell, CellOptions
+from .files import write_atomic
 from .outputs import CellResult, Error, Output, Rich, Stream
 from .sources import MARKER_PATTERN, Deck
 
@@ -47,10 +48,7 @@ class Assets:
         name = f"{hashlib.sha256(data).hexdigest()[:16]}.{extension}"
         target = self.folder / name
         if not target.exists():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".part")
-            partial.write_bytes(data)
-            partial.replace(target)
+            write_atomic(target, data)
         return f"{self.prefix}/{name}"
 
 

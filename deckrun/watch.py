@@ -20,7 +20,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .builder import BuildOptions, DeckReport, Tools, build_decks
+from .builder import build_decks
+from .session import BuildOptions, DeckReport, Tools
 from .cache import FREEZE_DIR
 from .errors import DeckError, Location
 from .execute import KernelDied, KernelPool

@@ -1,0 +1,68 @@
+"""What one build run shares: its options, its tools, and a report per deck."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cells import Cell
+from .execute import KernelPool
+from .progress import Progress
+from .render import MarpWorker
+from .sources import Deck
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    formats: tuple[str, ...] = ("html", "pdf")
+    strict: bool = False  # warnings (e.g. an `error: true` cell that did not raise) fail the deck
+    frozen: bool = False  # never execute: every cell must come from the cache
+    refresh: tuple[str, ...] = ()  # "all", a deck path, DECK_OR_SNIPPET:LINE or file.py#cell
+
+    def refreshes(self, deck: Deck, cell: Cell) -> bool:
+        return any(_targets(target, deck, cell) for target in self.refresh)
+
+
+def _targets(target: str, deck: Deck, cell: Cell) -> bool:
+    """Does a --refresh target name this cell?"""
+    if target == "all":
+        return True
+    if "#" in target:
+        file, _, name = target.partition("#")
+        return cell.name == name and cell.origin.path.name == Path(file).name
+    path, _, line = target.rpartition(":")
+    if not (line.isdigit() and path):
+        return Path(target).resolve() == deck.path
+    where, number = Path(path).resolve(), int(line)
+    code_lines = range(cell.origin.line or 0, (cell.origin.line or 0) + cell.code.count("\n") + 1)
+    return (where == cell.reference.path and number == cell.reference.line) or \
+        (where == cell.origin.path and number in code_lines)
+
+
+@dataclass
+class DeckReport:
+    deck: Path
+    cells_run: int = 0
+    cells_cached: int = 0
+    cells_replayed: int = 0
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: Exception | None = None
+    seconds: float = 0.0
+    depends_on: set[Path] = field(default_factory=set)  # files whose change affects the deck
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Tools:
+    """What builds share: the terminal, the kernels, and (watch mode) a loaded Marp CLI."""
+    progress: Progress = field(default_factory=Progress)
+    kernels: KernelPool = field(default_factory=KernelPool)
+    marp: MarpWorker | None = None
+
+    def close(self) -> None:
+        self.kernels.shutdown()
+        if self.marp:
+            self.marp.close()
