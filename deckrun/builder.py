@@ -11,7 +11,7 @@ from .files import write_atomic
 from .formatting import Assets, CellFormatter, Templates, inject
 from .outputs import CellResult
 from .project import Project
-from .render import render
+from .render import ENGINE_CONFIG, RenderStamp, render
 from .running import execute_cells
 from .session import BuildOptions, DeckReport, Tools
 from .sources import Deck, load_deck
@@ -58,31 +58,51 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
         report.warnings.extend(f"{cell.describe()}: marked 'error: true' but raised nothing"
                                for cell, result in zip(deck.cells, results)
                                if cell.options.error and not result.error)
-        markdown_path = write_markdown(deck, results, project)
-        report.written.append(markdown_path)
+        markdown_path, changed = write_markdown(deck, results, project)
+        if changed:
+            report.written.append(markdown_path)
         if options.strict and report.warnings:
             raise DeckError("warnings are errors with --strict:\n  " + "\n  ".join(report.warnings),
                             Location(deck.path))
         for fmt in options.formats:
             target = markdown_path.with_suffix(f".{fmt}")
+            stamp = render_stamp(project, markdown_path, fmt)
+            if stamp.matches(target):
+                progress.up_to_date(fmt)
+                continue
             progress.rendering(fmt)
             report.written.append(render(project.root, markdown_path, fmt, target,
                                          project.themes_dir, tools.marp))
+            stamp.record(target)
     except Exception as exc:  # reported per deck; the other decks still build
         report.error = exc
     report.seconds = time.monotonic() - started
     return report
 
 
-def write_markdown(deck: Deck, results: list[CellResult], project: Project) -> Path:
+def render_stamp(project: Project, markdown: Path, fmt: str) -> RenderStamp:
+    """Everything a render depends on: the Markdown, the themes, the slides' images (PDF
+    embeds them), the Marp CLI version and its options."""
+    assets = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                    for p in project.slides_dir.rglob("*") if p.is_file() and p.suffix != ".md")
+    return RenderStamp.of(fmt, markdown.read_bytes(), *sorted(project.themes_dir.glob("*.css")),
+                          project.root / "package-lock.json", ENGINE_CONFIG, repr(assets))
+
+
+def write_markdown(deck: Deck, results: list[CellResult], project: Project) -> tuple[Path, bool]:
+    """Write the deck's Marp Markdown; say whether it changed (an unchanged file is left
+    alone, so its timestamp stays)."""
     build = project.build_dir
     build.mkdir(parents=True, exist_ok=True)
     files = f"{deck.name}_files"
     formatter = CellFormatter(Templates(project.templates_dir), Assets(build / files, files))
     formatted = [formatter.cell(cell, result) for cell, result in zip(deck.cells, results)]
     target = build / f"{deck.name}.md"
-    write_atomic(target, inject(deck, formatted))
-    return target
+    markdown = inject(deck, formatted)
+    if target.exists() and target.read_text(encoding="utf-8") == markdown:
+        return target, False
+    write_atomic(target, markdown)
+    return target, True
 
 
 def copy_slide_assets(project: Project) -> None:

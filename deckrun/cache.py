@@ -119,6 +119,7 @@ def package_versions(facts: CodeFacts, local_modules: list[Path]) -> dict[str, s
     modules = set(facts.imports)
     for path in local_modules:
         modules |= CodeFacts(path.read_text(encoding="utf-8")).imports
+    modules -= {path.stem if path.name != "__init__.py" else path.parent.name for path in local_modules}
     distributions: set[str] = set()
     for module in modules:
         for dist in _distributions_of(module):

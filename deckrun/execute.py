@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from .cells import Cell
 from .errors import ToolError
 from .outputs import CellResult, Error, OutputCollector, strip_ansi
@@ -73,7 +74,7 @@ class KernelDied(ToolError):
 
 
 class Kernel:
-    """A running kernel for one deck. Use as a context manager."""
+    """The kernel of one deck: `start`, `run` cells in order, `shutdown`."""
 
     def __init__(self, settings: KernelSettings) -> None:
         self.settings = settings
@@ -81,13 +82,6 @@ class Kernel:
         self.client = None
         self._sockets: str | None = None
         self.executed: dict[int, str] = {}  # cell index -> cache key of the code it last ran
-
-    def __enter__(self) -> "Kernel":
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.shutdown()
 
     def start(self) -> None:
         from jupyter_client.manager import KernelManager  # slow import: only when code runs
@@ -101,10 +95,14 @@ class Kernel:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+        self._set_up()
+
+    def _set_up(self) -> None:
         setup = _SETUP + f"\n__import__('sys').path.insert(0, {str(self.settings.snippets_dir)!r})\n"
         result = self._execute(setup, timeout=self.settings.startup_timeout, store_history=False)
         if result.error:
-            raise RuntimeError(f"kernel set-up failed: {result.error.traceback}")
+            raise ToolError(f"the kernel could not be set up: {result.error.traceback}")
+        self.executed.clear()
 
     def alive(self) -> bool:
         return self.manager is not None and self.manager.is_alive()
@@ -164,7 +162,9 @@ class Kernel:
             if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
                     and msg["content"]["execution_state"] == "idle"):
                 return
-        self.manager.restart_kernel(now=True)
+        self.manager.restart_kernel(now=True)  # the cell ignored the interrupt
+        self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+        self._set_up()
 
 
 def _collect(collected: OutputCollector, kind: str, content: dict) -> None:

@@ -41,6 +41,10 @@ class Progress:
         self._close_line()
         self._print(f"  rendering {fmt}")
 
+    def up_to_date(self, fmt: str) -> None:
+        self._close_line()
+        self._print(f"  {fmt} up to date")
+
     def written(self, paths: list[Path], seconds: float) -> None:
         self._close_line()
         names = ", ".join(str(Location(p)) for p in paths)

@@ -7,19 +7,22 @@ replaces a good file with a broken one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolError
+from .files import write_atomic
 
 FORMATS = ("html", "pdf", "pptx")
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
                  "microsoft-edge", "microsoft-edge-stable")
 BROWSER_TIMEOUT = 120  # seconds per browser operation (large decks with many figures)
-_ENGINE_CONFIG = Path(__file__).with_name("marp.config.json")
+ENGINE_CONFIG = Path(__file__).with_name("marp.config.json")
 
 
 def find_browser() -> Path:
@@ -51,7 +54,7 @@ def find_marp(root: Path) -> Path:
 def marp_command(root: Path, markdown: Path, fmt: str, output: Path, themes: Path) -> list[str]:
     # Input files must come before --theme-set, which takes several values.
     command = [str(find_marp(root)), str(markdown), "--html",
-               "--config-file", str(_ENGINE_CONFIG), "-o", str(output)]
+               "--config-file", str(ENGINE_CONFIG), "-o", str(output)]
     if fmt != "html":
         command += [f"--{fmt}", "--allow-local-files",
                     "--browser-path", str(find_browser()),
@@ -148,6 +151,33 @@ def kill_tree(pid: int) -> None:
             process.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+@dataclass(frozen=True)
+class RenderStamp:
+    """A hash of what a render depends on, kept beside the output (`.DECK.html.stamp`):
+    when it matches and the output exists, Marp need not run again."""
+    digest: str
+
+    @classmethod
+    def of(cls, *parts: str | bytes | Path) -> "RenderStamp":
+        digest = hashlib.sha256()
+        for part in parts:
+            data = part.read_bytes() if isinstance(part, Path) and part.exists() else \
+                part if isinstance(part, bytes) else str(part).encode()
+            digest.update(hashlib.sha256(data).digest())
+        return cls(digest.hexdigest())
+
+    @staticmethod
+    def _file(output: Path) -> Path:
+        return output.with_name(f".{output.name}.stamp")
+
+    def matches(self, output: Path) -> bool:
+        stamp = self._file(output)
+        return output.exists() and stamp.exists() and stamp.read_text() == self.digest
+
+    def record(self, output: Path) -> None:
+        write_atomic(self._file(output), self.digest)
 
 
 def _check_output(path: Path, fmt: str) -> str:

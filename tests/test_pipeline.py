@@ -74,6 +74,21 @@ def test_pdf_has_a_page_per_slide_with_text_and_figure(built_course):
     assert len(pdf.pages[2].images) == 1 and "bars drawn" not in text[2]  # the figure is an image
 
 
+def test_unchanged_outputs_are_not_rendered_again(course):
+    assert run_build(course, "slides/second.md").returncode == 0
+    html, pdf = course / "build" / "second.html", course / "build" / "second.pdf"
+    stamps = html.stat().st_mtime_ns, pdf.stat().st_mtime_ns
+    again = run_build(course, "slides/second.md")
+    assert "html up to date" in again.stdout and "pdf up to date" in again.stdout
+    assert (html.stat().st_mtime_ns, pdf.stat().st_mtime_ns) == stamps
+    theme = course / "themes" / "nmt-theme.css"
+    theme.write_text(theme.read_text().replace("--nmt-navy: #0d2b4e;", "--nmt-navy: #0d2b4f;"))
+    restyled = run_build(course, "slides/second.md", "--html")
+    assert "rendering html" in restyled.stdout and "#0d2b4f" in html.read_text()
+    html.unlink()
+    assert "rendering html" in run_build(course, "slides/second.md", "--html").stdout
+
+
 def test_a_failing_cell_fails_its_deck_only(course):
     (course / "snippets" / "broken.py").write_text("# %% load\nimport json\n\njson.loads('{not json')\n")
     (course / "slides" / "broken.md").write_text("# Broken\n\n{{ snippet('broken.py#load') }}\n")
