@@ -48,8 +48,11 @@ def load_deck(path: Path, project: Project) -> Deck:
     front_matter = read_front_matter(text, path)
     collector = _CellCollector(project)
     env = _environment(path, project, collector)
+    overrides = front_matter.get("course") or {}
+    if not isinstance(overrides, dict):
+        raise DeckError("front matter 'course:' must be a mapping of course.yaml keys", Location(path, 2))
     context = {
-        "course": {**project.course, **front_matter.get("course", {})},
+        "course": {**project.course, **overrides},
         "deck": front_matter,
         "snippet": collector.snippet,
     }
