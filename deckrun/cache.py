@@ -23,6 +23,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -38,6 +39,7 @@ from .outputs import CellResult, Rich
 FORMAT = 1
 FREEZE_DIR = "_freeze"
 _BLOB_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+_BLOB_NAME = re.compile(r"[0-9a-f]{64}\.(?:png|jpg|svg)")
 # Backends transformers runs on: a cell importing one depends on the other's version.
 _COMPANIONS = {"transformers": ("torch",), "torch": ("transformers",)}
 
@@ -223,6 +225,23 @@ class Cache:
         if hashlib.sha256(raw).hexdigest() != name.split(".")[0]:
             raise ValueError(f"blob {name} does not match its hash")
         return raw
+
+    def prune(self, keep: set[str]) -> tuple[int, int]:
+        """Remove the entries whose key is not in `keep`, then the blobs no kept entry
+        names. Returns how many entries and blobs were removed."""
+        entries = blobs = 0
+        named: set[str] = set()
+        for entry in self.folder.glob("cells/*/*.json"):
+            if entry.stem in keep:
+                named.update(_BLOB_NAME.findall(entry.read_text(encoding="utf-8")))
+            else:
+                entry.unlink()
+                entries += 1
+        for blob in self.folder.glob("blobs/*/*"):
+            if blob.name not in named:
+                blob.unlink()
+                blobs += 1
+        return entries, blobs
 
     # -- per-deck manifest, for `status`
 

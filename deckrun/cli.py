@@ -16,7 +16,7 @@ from .progress import Progress
 from .project import Project, load_project
 from .render import FORMATS
 
-COMMANDS = ("build", "watch", "serve", "status", "clean")
+COMMANDS = ("build", "watch", "serve", "status", "prune", "clean")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
@@ -25,7 +25,8 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
         description="Run the code on the slides and render the decks with Marp.",
         epilog="Commands: build (default) [DECK ...]; watch (or serve) [DECK ...] (build, "
                "serve with live reload, rebuild on save); status [DECK ...] (what the cache "
-               "holds and why cells are stale); clean [--cache] (remove build/, and _freeze/).")
+               "holds and why cells are stale); prune (remove cache entries no deck uses); "
+               "clean [--cache] (remove build/, and _freeze/).")
     parser.add_argument("targets", nargs="*", metavar="DECK",
                         help="decks (default: every slides/*.md), after an optional command")
     for fmt in FORMATS:
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
             return clean(project, args.cache)
         if args.command == "status":
             return status(project, args.targets, options)
+        if args.command == "prune":
+            return prune(project, options)
         if args.command in ("watch", "serve"):
             from .watch import watch
 
@@ -126,6 +129,19 @@ def status(project: Project, targets: list[str], options: BuildOptions) -> int:
     for problem in cache.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def prune(project: Project, options: BuildOptions) -> int:
+    """Remove cache entries that no cell of any deck has as its key (old versions)."""
+    cache = Cache(project.root)
+    keep: set[str] = set()
+    for path in project.decks():
+        deck = prepare(path, project)  # a deck that does not load: prune nothing
+        keep.update(key.key for key in plan_deck(deck, project, options, cache).keys)
+    entries, blobs = cache.prune(keep)
+    print(f"removed {entries} cache entr{'y' if entries == 1 else 'ies'} and "
+          f"{blobs} figure{'' if blobs == 1 else 's'} no deck uses")
+    return 0
 
 
 def clean(project: Project, with_cache: bool) -> int:

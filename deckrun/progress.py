@@ -48,7 +48,7 @@ class Progress:
     def written(self, paths: list[Path], seconds: float) -> None:
         self._close_line()
         names = ", ".join(str(Location(p)) for p in paths)
-        self._print(f"  wrote {names} ({seconds:.1f}s)")
+        self._print(f"  wrote {names} ({seconds:.1f}s)" if paths else "  all up to date")
 
     def failed(self, path: Path, error: Exception) -> None:
         self._close_line()

@@ -219,6 +219,16 @@ def test_a_cached_rebuild_imports_neither_torch_nor_jupyter_client(course):
     assert "1 from the cache, 0 ran" in proc.stdout
 
 
+def test_prune_removes_what_no_deck_uses(counted):
+    edit(counted / "slides" / "counted.md", 'print("D")', 'print("D, second version")')
+    assert build(counted).returncode == 0 and runs(counted) == ["D"]
+    assert len(list(counted.glob("_freeze/cells/*/*.json"))) == 6  # both versions of D
+    proc = run_build(counted, "prune")
+    assert proc.returncode == 0 and "removed 1 cache entry" in proc.stdout
+    assert len(list(counted.glob("_freeze/cells/*/*.json"))) == 5
+    assert build(counted, "--frozen").returncode == 0 and runs(counted) == []
+
+
 def test_clean_keeps_the_cache_unless_asked(counted):
     assert run_build(counted, "clean").returncode == 0
     assert (counted / "_freeze").is_dir() and not (counted / "build").exists()
