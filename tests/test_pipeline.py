@@ -144,6 +144,14 @@ def test_strict_turns_warnings_into_errors(course):
     assert strict.returncode == 1 and "warnings are errors with --strict" in strict.stderr
 
 
+def test_a_missing_browser_is_a_clear_error(course, monkeypatch):
+    monkeypatch.setenv("CHROME_PATH", str(course / "no-such-browser"))
+    proc = run_build(course, "slides/second.md", "--pdf")
+    assert proc.returncode == 1
+    assert "no-such-browser is not an executable browser" in proc.stderr
+    assert run_build(course, "slides/second.md", "--html").returncode == 0  # HTML needs none
+
+
 def test_clean_removes_build_output(course):
     assert run_build(course, "slides/second.md", "--html").returncode == 0
     assert run_build(course, "clean").returncode == 0
