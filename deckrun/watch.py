@@ -149,15 +149,18 @@ class Watcher:
                 return
 
     def affected(self, changed: set[Path]) -> list[Path]:
-        """The decks a set of changed files can change."""
-        root = self.project.root
-        everything = {root / COURSE_FILE}
-        if any(p in everything or p.is_relative_to(self.project.themes_dir)
-               or p.is_relative_to(self.project.templates_dir) for p in changed):
+        """The decks a set of changed files can change: those that use a file, and all of
+        them for course.yaml, a theme, a template or an image under slides/."""
+        project = self.project
+
+        def shared(path: Path) -> bool:
+            return path == project.root / COURSE_FILE or any(
+                path.is_relative_to(folder) for folder in (project.themes_dir, project.templates_dir)) \
+                or (path.is_relative_to(project.slides_dir) and path.suffix != ".md")
+
+        if any(shared(path) for path in changed):
             return self.decks()
-        decks = [deck for deck in self.decks()
-                 if deck in changed or self.depends_on.get(deck, {deck}) & changed]
-        return decks
+        return [deck for deck in self.decks() if self.depends_on.get(deck, {deck}) & changed]
 
     def rebuild(self, decks: list[Path]) -> list[DeckReport]:
         with self.lock:
