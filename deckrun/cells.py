@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import DeckError, Location
+from .project import yaml_error
 
 OUTPUT_MODES = ("below", "right", "only", "hide")
 FIGURE_FORMATS = ("png", "svg")
@@ -128,10 +129,7 @@ def split_options(code: str, origin: Location,
         try:
             raw = yaml.safe_load("\n".join(option_lines)) or {}
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = origin.line + mark.line if mark and origin.line else origin.line
-            raise DeckError(f"invalid '#|' cell options: {getattr(exc, 'problem', exc)}",
-                            Location(origin.path, line)) from None
+            raise yaml_error(exc, "invalid '#|' cell options", origin.path, origin.line or 1) from None
         if not isinstance(raw, dict):
             raise DeckError("'#|' cell options must be 'key: value' lines", where)
         options = make_options(raw, where, options)

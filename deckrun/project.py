@@ -51,6 +51,16 @@ def load_project(root: Path) -> Project:
     return Project(root=root, course=course)
 
 
+def yaml_error(exc: yaml.YAMLError, what: str, path: Path, first_line: int) -> DeckError:
+    """A YAML error at its line. An unclosed bracket or quote is reported where it opened,
+    not at the end of the text where the parser gave up."""
+    problem = getattr(exc, "problem", None) or str(exc)
+    mark = getattr(exc, "problem_mark", None)
+    if "stream end" in problem or mark is None:
+        mark = getattr(exc, "context_mark", None) or mark
+    return DeckError(f"{what}: {problem}", Location(path, first_line + mark.line if mark else None))
+
+
 def load_yaml_mapping(text: str, path: Path, first_line: int = 1) -> dict[str, Any]:
     """Parse YAML that must be a mapping; errors name the file and line.
 
@@ -59,10 +69,7 @@ def load_yaml_mapping(text: str, path: Path, first_line: int = 1) -> dict[str, A
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = first_line + mark.line if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DeckError(f"invalid YAML: {problem}", Location(path, line)) from None
+        raise yaml_error(exc, "invalid YAML", path, first_line) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -136,6 +136,19 @@ def test_invalid_front_matter_and_unknown_theme(course):
     assert "slides/theme.md:3: unknown theme 'no-such-theme'" in proc.stderr
 
 
+def test_course_and_command_line_mistakes(course):
+    missing = run_build(course, "slides/nowhere.md")
+    assert missing.returncode == 1 and "slides/nowhere.md: deck file not found" in missing.stderr
+    (course / "course.yaml").write_text("code: X1\nname: [unclosed\n")
+    broken = run_build(course, "--html")
+    assert broken.returncode == 1 and "course.yaml:2: invalid YAML" in broken.stderr
+    (course / "course.yaml").unlink()
+    for deck in (course / "slides").glob("*.md"):
+        deck.unlink()
+    empty = run_build(course)
+    assert empty.returncode == 1 and "no decks found" in empty.stderr
+
+
 def test_strict_turns_warnings_into_errors(course):
     (course / "slides" / "warn.md").write_text("```python run\n#| error: true\nx = 1\n```\n")
     relaxed = run_build(course, "slides/warn.md", "--html")
