@@ -160,7 +160,9 @@ class Watcher:
 
         if any(shared(path) for path in changed):
             return self.decks()
-        return [deck for deck in self.decks() if self.depends_on.get(deck, {deck}) & changed]
+        # A deck in error may not know what it depends on (a broken partial): retry it.
+        return [deck for deck in self.decks()
+                if deck.stem in self.errors or self.depends_on.get(deck, {deck}) & changed]
 
     def rebuild(self, decks: list[Path]) -> list[DeckReport]:
         with self.lock:

@@ -152,6 +152,17 @@ def test_mistakes_show_an_error_and_a_good_save_recovers(watching):
     assert watching.expect("reload")["decks"] == ["second"]
 
 
+def test_a_broken_partial_is_retried_when_fixed(watching):
+    partial = "slides/partials/closing.md"
+    watching.edit(partial, "## Questions?", "## Questions? {{ course.")
+    error = watching.expect("errors")["main"]
+    assert "slides/partials/closing.md:" in error and "template syntax error" in error
+    watching.edit(partial, "## Questions? {{ course.", "## Any questions?")
+    assert watching.expect("errors") == {}
+    assert watching.expect("reload")["decks"] == ["main"]
+    assert "Any questions?" in watching.get("main.html")
+
+
 def test_a_dead_kernel_is_restarted_and_the_deck_rebuilt(watching):
     watching.edit("slides/second.md", "print(sum(range(10)))",
                   'import os\nif not os.path.exists("died"):\n    open("died", "w").close()\n'
