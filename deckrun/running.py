@@ -82,14 +82,16 @@ def run_cell(deck: Deck, index: int, plan: Plan, kernel: Kernel, replay: bool, c
     kernel.executed.pop(index, None)
     result = kernel.run(cell)
     progress.cell_done(result)
+    if replay:
+        report.cells_replayed += 1
+    else:
+        report.cells_run += 1
     error = result.error
     if error and not cell.options.error:
         raise cell_error(cell, result)
     kernel.executed[index] = key.key
     if replay:
-        report.cells_replayed += 1
         return
-    report.cells_run += 1
     plan.results[index] = result
     if not (error and error.ename == "TimeoutError"):  # a timeout may pass next time
         cache.store(key, result)
