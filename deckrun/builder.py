@@ -13,7 +13,7 @@ from .outputs import CellResult
 from .project import Project
 from .render import ENGINE_CONFIG, RenderStamp, render
 from .running import execute_cells
-from .session import BuildOptions, DeckReport, Tools
+from .session import BuildOptions, DeckReport, Tools, target_names
 from .sources import Deck, load_deck
 
 BUILTIN_THEMES = ("default", "gaia", "uncover")
@@ -132,6 +132,11 @@ def build_decks(project: Project, paths: list[Path], options: BuildOptions,
         except DeckError as exc:
             progress.failed(path, exc)
             reports.append(DeckReport(path, error=exc, depends_on={path}))
+    unmatched = [t for t in options.refresh
+                 if t != "all" and not any(target_names(t, d, c) for d in decks for c in d.cells)]
+    if unmatched:
+        raise DeckError(f"--refresh {unmatched[0]}: no cell of the decks being built matches "
+                        "(give a deck, FILE:LINE of a cell, or snippet.py#cell)")
     copy_slide_assets(project)
     for deck in decks:
         progress.deck_started(deck.path, len(deck.cells))

@@ -19,10 +19,10 @@ class BuildOptions:
     refresh: tuple[str, ...] = ()  # "all", a deck path, DECK_OR_SNIPPET:LINE or file.py#cell
 
     def refreshes(self, deck: Deck, cell: Cell) -> bool:
-        return any(_targets(target, deck, cell) for target in self.refresh)
+        return any(target_names(target, deck, cell) for target in self.refresh)
 
 
-def _targets(target: str, deck: Deck, cell: Cell) -> bool:
+def target_names(target: str, deck: Deck, cell: Cell) -> bool:
     """Does a --refresh target name this cell?"""
     if target == "all":
         return True

@@ -96,6 +96,7 @@ class Watcher:
         try:
             self.project.build_dir.mkdir(parents=True, exist_ok=True)
             self.rebuild(self.decks())
+            self.options = replace(self.options, refresh=())  # --refresh: the first build only
             self.watch_folders()
             self.observer.start()
             self.server.start()

@@ -141,6 +141,9 @@ def test_refresh_everything_a_deck_or_one_cell(counted):
     assert runs(counted) == ["O"]
     build(counted, "--refresh", f"slides/counted.md:{LINE_OF_C}")
     assert runs(counted) == ["A", "C"]
+    typo = build(counted, "--refresh", "slides/countd.md")
+    assert typo.returncode == 1 and "--refresh slides/countd.md: no cell" in typo.stderr
+    assert runs(counted) == []
 
 
 def test_frozen_never_executes(counted):
