@@ -11,6 +11,6 @@ The package reads like the pipeline, one module per stage:
     render     Marp Markdown -> HTML / PDF / PPTX through the Marp CLI
     builder    one deck, then many, through all the stages
 
-around them: session (options, tools, reports), progress (the terminal), cli (the
+around them: options (what a build is asked), progress (the terminal), cli (the
 command line), watch and server (live preview), errors and files (shared basics).
 """

@@ -1,23 +1,63 @@
 """One deck through every stage: sources -> cells -> results -> Marp Markdown -> HTML/PDF."""
 from __future__ import annotations
 
-import re
-import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DeckError, Location
-from .files import write_atomic
-from .formatting import Assets, CellFormatter, Templates, inject
+from .execute import KernelPool
+from .files import Stamp, copy_if_changed, write_if_changed
+from .formatting import Assets, CellFormatter, inject, templates_for
+from .options import BuildOptions, target_names
 from .outputs import CellResult
+from .progress import Progress
 from .project import Project
-from .render import ENGINE_CONFIG, RenderStamp, render
-from .running import execute_cells
-from .session import BuildOptions, DeckReport, Tools, target_names
+from .render import ENGINE_CONFIG, MarpWorker, render
+from .running import Execution, execute_cells
+from .slides import with_lecturer_badge
 from .sources import Deck, load_deck
 
 BUILTIN_THEMES = ("default", "gaia", "uncover")
-_THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
+
+
+@dataclass(frozen=True)
+class BuiltDeck:
+    """A deck with the results of its cells: what publishing starts from."""
+    deck: Deck
+    execution: Execution
+    markdown: Path  # the Marp Markdown of the full deck
+
+
+@dataclass
+class DeckReport:
+    deck: Path
+    cells_run: int = 0
+    cells_cached: int = 0
+    cells_replayed: int = 0
+    written: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: Exception | None = None
+    seconds: float = 0.0
+    depends_on: set[Path] = field(default_factory=set)  # files whose change affects the deck
+    built: BuiltDeck | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Tools:
+    """What builds share: the terminal, the kernels, and (watch mode) a loaded Marp CLI."""
+    progress: Progress = field(default_factory=Progress)
+    kernels: KernelPool = field(default_factory=KernelPool)
+    marp: MarpWorker | None = None
+
+    def close(self) -> None:
+        self.kernels.shutdown()
+        if self.marp:
+            self.marp.close()
 
 
 def prepare(path: Path, project: Project) -> Deck:
@@ -29,22 +69,13 @@ def prepare(path: Path, project: Project) -> Deck:
 
 def check_theme(deck: Deck, project: Project) -> None:
     theme = deck.front_matter.get("theme")
-    if theme is None or theme in BUILTIN_THEMES or theme in project_themes(project):
+    if theme is None or theme in BUILTIN_THEMES or theme in project.themes():
         return
     line = next((n for n, text in enumerate(deck.path.read_text().splitlines(), 1)
                  if text.startswith("theme:")), None)
-    known = ", ".join(BUILTIN_THEMES + tuple(project_themes(project)))
+    known = ", ".join(BUILTIN_THEMES + tuple(project.themes()))
     raise DeckError(f"unknown theme '{theme}' (themes: {known}; a project theme is a CSS "
                     f"file in themes/ starting with /* @theme NAME */)", Location(deck.path, line))
-
-
-def project_themes(project: Project) -> list[str]:
-    names = []
-    for css in sorted(project.themes_dir.glob("*.css")):
-        found = _THEME_NAME.search(css.read_text(encoding="utf-8"))
-        if found:
-            names.append(found.group(1))
-    return names
 
 
 def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools) -> DeckReport:
@@ -52,71 +83,84 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
     report = DeckReport(deck.path, depends_on=set(deck.sources))
     started = time.monotonic()
     try:
-        results = execute_cells(deck, project, options, tools, report)
+        execution = execute_cells(deck, project, options, tools.kernels, progress)
+        results = execution.results
+        report.cells_run, report.cells_cached = execution.ran, execution.cached
+        report.cells_replayed = execution.replayed
+        report.warnings.extend(execution.warnings)
+        report.depends_on |= execution.inputs
         if deck.cells:
             progress.cells(report.cells_run, report.cells_cached, report.cells_replayed)
         report.warnings.extend(f"{cell.describe()}: marked 'error: true' but raised nothing"
                                for cell, result in zip(deck.cells, results)
                                if cell.options.error and not result.error)
-        markdown_path, changed = write_markdown(deck, results, project)
-        if changed:
+        markdown_path = project.build_dir / f"{deck.name}.md"
+        theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
+        full = with_lecturer_badge(deck_markdown(deck, results, project), theme_css)
+        if write_if_changed(markdown_path, full):
             report.written.append(markdown_path)
         if options.strict and report.warnings:
             raise DeckError("warnings are errors with --strict:\n  " + "\n  ".join(report.warnings),
                             Location(deck.path))
-        for fmt in options.formats:
-            target = markdown_path.with_suffix(f".{fmt}")
-            stamp = render_stamp(project, markdown_path, fmt)
-            if stamp.matches(target):
-                progress.up_to_date(fmt)
-                continue
-            progress.rendering(fmt)
-            report.written.append(render(project.root, markdown_path, fmt, target,
-                                         project.themes_dir, tools.marp))
-            stamp.record(target)
+        targets = {fmt: markdown_path.with_suffix(f".{fmt}") for fmt in options.formats}
+        report.written += render_outputs(project, markdown_path, targets, tools, metadata(deck, project))
+        report.built = BuiltDeck(deck, execution, markdown_path)
     except Exception as exc:  # reported per deck; the other decks still build
         report.error = exc
     report.seconds = time.monotonic() - started
     return report
 
 
-def render_stamp(project: Project, markdown: Path, fmt: str) -> RenderStamp:
+def metadata(deck: Deck, project: Project) -> tuple[str, ...]:
+    """Marp options for the metadata of HTML and PDF (a deck's own directives win)."""
+    course = {**project.course, **(deck.front_matter.get("course") or {})}
+    subject = " ".join(str(course[k]) for k in ("code", "name") if course.get(k))
+    options = {"author": course.get("lecturer"), "description": subject}
+    return tuple(arg for key, value in options.items()
+                 if value and key not in deck.front_matter for arg in (f"--{key}", str(value)))
+
+
+def render_outputs(project: Project, markdown: Path, targets: dict[str, Path], tools: Tools,
+                   extra: tuple[str, ...] = (), label: str = "") -> list[Path]:
+    """Render `markdown` to each format's target, unless its stamp says it is up to date."""
+    written = []
+    for fmt, target in targets.items():
+        stamp = render_stamp(project, markdown, fmt, extra)
+        stamp_file = project.stamp_file(target)
+        if stamp.matches(target, stamp_file):
+            tools.progress.up_to_date(fmt + label)
+            continue
+        tools.progress.rendering(fmt + label)
+        written.append(render(project.root, markdown, fmt, target, project.themes_dir, tools.marp, extra))
+        stamp.record(stamp_file)
+    return written
+
+
+def render_stamp(project: Project, markdown: Path, fmt: str, extra: tuple[str, ...]) -> Stamp:
     """Everything a render depends on: the Markdown, the themes, the slides' images (PDF
     embeds them), the Marp CLI version and its options."""
     assets = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
                     for p in project.slides_dir.rglob("*") if p.is_file() and p.suffix != ".md")
-    return RenderStamp.of(fmt, markdown.read_bytes(), *sorted(project.themes_dir.glob("*.css")),
-                          project.root / "package-lock.json", ENGINE_CONFIG, repr(assets))
+    return Stamp.of(fmt, markdown.read_bytes(), *sorted(project.themes_dir.glob("*.css")),
+                    project.root / "package-lock.json", ENGINE_CONFIG, repr(assets), repr(extra))
 
 
-def write_markdown(deck: Deck, results: list[CellResult], project: Project) -> tuple[Path, bool]:
-    """Write the deck's Marp Markdown; say whether it changed (an unchanged file is left
-    alone, so its timestamp stays)."""
+def deck_markdown(deck: Deck, results: list[CellResult], project: Project) -> str:
+    """The deck's Marp Markdown: each cell's marker replaced by its code and outputs
+    (figures are written to build/DECK_files/)."""
     build = project.build_dir
-    build.mkdir(parents=True, exist_ok=True)
     files = f"{deck.name}_files"
-    formatter = CellFormatter(Templates(project.templates_dir), Assets(build / files, files))
+    formatter = CellFormatter(templates_for(project.templates_dir), Assets(build / files, files))
     formatted = [formatter.cell(cell, result) for cell, result in zip(deck.cells, results)]
-    target = build / f"{deck.name}.md"
-    markdown = inject(deck, formatted)
-    if target.exists() and target.read_text(encoding="utf-8") == markdown:
-        return target, False
-    write_atomic(target, markdown)
-    return target, True
+    return inject(deck, formatted)
 
 
 def copy_slide_assets(project: Project) -> None:
     """Mirror the non-Markdown files under slides/ (images, logos) into build/, so the
     generated Markdown and HTML find them at the same relative paths."""
     for source in project.slides_dir.rglob("*"):
-        if not source.is_file() or source.suffix == ".md":
-            continue
-        target = project.build_dir / source.relative_to(project.slides_dir)
-        if target.exists() and target.stat().st_mtime >= source.stat().st_mtime \
-                and target.stat().st_size == source.stat().st_size:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        if source.is_file() and source.suffix != ".md":
+            copy_if_changed(source, project.build_dir / source.relative_to(project.slides_dir))
 
 
 def build_decks(project: Project, paths: list[Path], options: BuildOptions,

@@ -16,7 +16,6 @@ Layout (format 1; every file is written to a temporary name and renamed into pla
 """
 from __future__ import annotations
 
-import base64
 import glob
 import hashlib
 import importlib.metadata
@@ -25,7 +24,7 @@ import os
 import platform
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,11 @@ from .analysis import CodeFacts
 from .cells import Cell
 from .errors import DeckError
 from .files import write_atomic
-from .outputs import CellResult, Rich
+from .outputs import FILE_KINDS, CellResult, Rich
 
 FORMAT = 1
 FREEZE_DIR = "_freeze"
-_BLOB_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
-_BLOB_NAME = re.compile(r"[0-9a-f]{64}\.(?:png|jpg|svg)")
+_BLOB_NAME = re.compile(rf"[0-9a-f]{{64}}\.(?:{'|'.join(k.extension for k in FILE_KINDS.values())})")
 # Backends transformers runs on: a cell importing one depends on the other's version.
 _COMPANIONS = {"transformers": ("torch",), "torch": ("transformers",)}
 
@@ -190,17 +188,17 @@ class Cache:
 
     def store(self, key: CellKey, result: CellResult) -> None:
         """Blobs first, the entry last: an entry never points at a missing blob."""
-        stored = CellResult(tuple(self._to_blobs(o) if isinstance(o, Rich) else o
-                                  for o in result.outputs), result.seconds)
+        stored = replace(result, outputs=tuple(self._to_blobs(o) if isinstance(o, Rich) else o
+                                               for o in result.outputs))
         entry = {"format": FORMAT, "key": key.key, "cell": key.cell, "result": stored.to_json()}
         write_atomic(self._entry(key.key), json.dumps(entry, indent=1, sort_keys=True).encode())
 
     def _to_blobs(self, output: Rich) -> Rich:
         data = dict(output.data)
-        for mime, extension in _BLOB_TYPES.items():
+        for mime, kind in FILE_KINDS.items():
             if mime in data:
-                raw = data[mime].encode() if mime == "image/svg+xml" else base64.b64decode(data[mime])
-                name = f"{hashlib.sha256(raw).hexdigest()}.{extension}"
+                raw = kind.to_bytes(data[mime])
+                name = f"{hashlib.sha256(raw).hexdigest()}.{kind.extension}"
                 if not self._blob(name).exists():
                     write_atomic(self._blob(name), raw)
                 data[mime] = json.dumps({"blob": name})
@@ -211,14 +209,12 @@ class Cache:
         for output in result.outputs:
             if isinstance(output, Rich):
                 data = dict(output.data)
-                for mime in _BLOB_TYPES:
+                for mime, kind in FILE_KINDS.items():
                     if mime in data:
-                        raw = self._read_blob(json.loads(data[mime])["blob"])
-                        data[mime] = raw.decode() if mime == "image/svg+xml" \
-                            else base64.b64encode(raw).decode()
+                        data[mime] = kind.from_bytes(self._read_blob(json.loads(data[mime])["blob"]))
                 output = Rich(data, output.is_result)
             outputs.append(output)
-        return CellResult(tuple(outputs), result.seconds)
+        return replace(result, outputs=tuple(outputs))
 
     def _read_blob(self, name: str) -> bytes:
         raw = self._blob(name).read_bytes()

@@ -7,23 +7,24 @@ import sys
 import time
 from pathlib import Path
 
-from .builder import build_decks, prepare
+from .builder import Tools, build_decks, prepare
 from .running import plan_deck
-from .session import BuildOptions, Tools
+from .options import BuildOptions
 from .cache import FREEZE_DIR, Cache, stale_reason
 from .errors import DeckError, Location, ToolError
 from .progress import Progress
 from .project import Project, load_project
 from .render import FORMATS
 
-COMMANDS = ("build", "watch", "serve", "status", "prune", "clean")
+COMMANDS = ("build", "publish", "watch", "serve", "status", "prune", "clean")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="build.py",
         description="Run the code on the slides and render the decks with Marp.",
-        epilog="Commands: build (default) [DECK ...]; watch (or serve) [DECK ...] (build, "
+        epilog="Commands: build (default) [DECK ...]; publish [DECK ...] (the students' site in "
+               "build/site/, the lecturer's copies in build/lecturer/); watch (or serve) [DECK ...] (build, "
                "serve with live reload, rebuild on save); status [DECK ...] (what the cache "
                "holds and why cells are stale); prune (remove cache entries no deck uses); "
                "clean [--cache] (remove build/, and _freeze/).")
@@ -40,6 +41,10 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser.add_argument("--frozen", action="store_true",
                         help="never run code: fail if a cell has no cached output")
     parser.add_argument("--cache", action="store_true", help=f"with clean: also remove {FREEZE_DIR}/")
+    parser.add_argument("--zip", action="store_true", help="with publish: also write build/site.zip")
+    parser.add_argument("--handout", type=int, metavar="N",
+                        help="with publish: slides a handout page (1, 2, 3, 4 or 6; default 3)")
+    parser.add_argument("--paper", choices=("a4", "letter"), help="with publish: handout paper")
     parser.add_argument("--port", type=int, default=8000,
                         help="with watch: the port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--open", action="store_true", help="with watch: open the browser")
@@ -71,6 +76,16 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
             return status(project, args.targets, options)
         if args.command == "prune":
             return prune(project, options)
+        if args.command == "publish":
+            from .publish import PublishOptions, publish
+
+            tools = Tools(progress)
+            try:
+                return publish(project, deck_paths(project, args.targets), options,
+                               PublishOptions(args.handout, args.paper, args.zip), tools,
+                               every_deck=not args.targets)
+            finally:
+                tools.close()
         if args.command in ("watch", "serve"):
             from .watch import watch
 

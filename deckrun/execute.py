@@ -14,8 +14,10 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from .cells import Cell
 from .errors import ToolError
@@ -81,7 +83,7 @@ class Kernel:
         self.manager = None
         self.client = None
         self._sockets: str | None = None
-        self.executed: dict[int, str] = {}  # cell index -> cache key of the code it last ran
+        self._ran: dict[int, str] = {}  # cell index -> cache key of what it last ran there
 
     def start(self) -> None:
         from jupyter_client.manager import KernelManager  # slow import: only when code runs
@@ -102,7 +104,7 @@ class Kernel:
         result = self._execute(setup, timeout=self.settings.startup_timeout, store_history=False)
         if result.error:
             raise ToolError(f"the kernel could not be set up: {result.error.traceback}")
-        self.executed.clear()
+        self._ran.clear()
 
     def alive(self) -> bool:
         return self.manager is not None and self.manager.is_alive()
@@ -116,11 +118,21 @@ class Kernel:
             shutil.rmtree(self._sockets, ignore_errors=True)
         self.client = self.manager = self._sockets = None
 
-    def run(self, cell: Cell) -> CellResult:
+    def run(self, cell: Cell, index: int, key: str) -> CellResult:
+        """Run `cell`, the deck's cell `index` whose cache key is `key`; the kernel then
+        holds its state (unless it raised without being allowed to)."""
         opts = cell.options
+        self._ran.pop(index, None)
         self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})",
                       timeout=60, store_history=False)
-        return self._execute(cell.code, timeout=opts.timeout)
+        result = self._execute(cell.code, timeout=opts.timeout)
+        if not result.error or opts.error:
+            self._ran[index] = key
+        return result
+
+    def holds(self, index: int, key: str) -> bool:
+        """Did this kernel run cell `index` as it is now (so its state is here)?"""
+        return self._ran.get(index) == key
 
     def _execute(self, code: str, timeout: float, store_history: bool = True) -> CellResult:
         assert self.client is not None and self.manager is not None
@@ -189,19 +201,30 @@ class KernelPool:
         self.keep_warm = keep_warm
         self._kernels: dict[Path, Kernel] = {}
 
-    def acquire(self, deck: Path, settings: KernelSettings) -> Kernel:
+    @contextmanager
+    def lease(self, deck: Path, settings: KernelSettings) -> Iterator[Kernel]:
+        """The deck's kernel for one build: its warm one if it is alive and has the same
+        settings, else a fresh one. A kernel that died is not kept."""
         kernel = self._kernels.get(deck)
         if kernel is not None and (kernel.settings != settings or not kernel.alive()):
             self.discard(deck)
             kernel = None
         if kernel is None:
-            kernel = self._kernels[deck] = Kernel(settings)
-            kernel.start()
-        return kernel
-
-    def release(self, deck: Path) -> None:
-        if not self.keep_warm:
+            kernel = Kernel(settings)
+            try:
+                kernel.start()
+            except BaseException:
+                kernel.shutdown()
+                raise
+            self._kernels[deck] = kernel
+        try:
+            yield kernel
+        except KernelDied:
             self.discard(deck)
+            raise
+        finally:
+            if not self.keep_warm:
+                self.discard(deck)
 
     def discard(self, deck: Path) -> None:
         kernel = self._kernels.pop(deck, None)

@@ -1,18 +1,35 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one, with the modes the user expects."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+
+
+@lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets under the user's umask (0644 under the usual 022)."""
+    return 0o666 & ~_umask()
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write to a temporary file beside `path`, flush it to disk, rename it into place:
-    an interrupted write (Ctrl-C, kill -9, a full disk) leaves the old file, or none."""
+    an interrupted write (Ctrl-C, kill -9, a full disk) leaves the old file, or none.
+    The file gets the umask's mode (a temporary file starts private, 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
+            os.fchmod(out.fileno(), file_mode())
             out.write(data.encode() if isinstance(data, str) else data)
             out.flush()
             os.fsync(out.fileno())
@@ -20,3 +37,56 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_if_changed(path: Path, data: bytes | str) -> bool:
+    """`write_atomic` unless the file already holds exactly `data`; say whether it wrote."""
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        if path.stat().st_size == len(raw) and path.read_bytes() == raw:
+            return False
+    except OSError:
+        pass
+    write_atomic(path, raw)
+    return True
+
+
+def copy_if_changed(source: Path, target: Path) -> bool:
+    """Copy `source` to `target` (atomically, umask's mode) unless it is already there,
+    judged by size and modification time; say whether it copied."""
+    stat = source.stat()
+    try:
+        current = target.stat()
+        if current.st_size == stat.st_size and current.st_mtime_ns == stat.st_mtime_ns:
+            return False
+    except OSError:
+        pass
+    write_atomic(target, source.read_bytes())
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return True
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A hash of what an output is made from. Recorded in a stamp file when the output is
+    written; while it matches and the output exists, the output need not be made again."""
+    digest: str
+
+    @classmethod
+    def of(cls, *parts: str | bytes | Path) -> "Stamp":
+        """Paths count by their content (a missing file counts as its name)."""
+        digest = hashlib.sha256()
+        for part in parts:
+            data = part.read_bytes() if isinstance(part, Path) and part.exists() else \
+                part if isinstance(part, bytes) else str(part).encode()
+            digest.update(hashlib.sha256(data).digest())
+        return cls(digest.hexdigest())
+
+    def matches(self, output: Path, stamp_file: Path) -> bool:
+        try:
+            return output.exists() and stamp_file.read_text() == self.digest
+        except OSError:
+            return False
+
+    def record(self, stamp_file: Path) -> None:
+        write_atomic(stamp_file, self.digest)

@@ -6,23 +6,18 @@ Markdown with content-hashed names, so an unchanged figure keeps its file name.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
 from .cells import Cell, CellOptions
 from .files import write_atomic
-from .outputs import CellResult, Error, Output, Rich, Stream
+from .outputs import CellResult, Error, Output, Rich, Stream, best_kind
 from .sources import MARKER_PATTERN, Deck
-
-# Which representation of a MIME bundle goes on the slide, best first.
-MIME_PREFERENCE = ("text/markdown", "image/svg+xml", "image/png", "image/jpeg",
-                   "text/html", "text/plain")
-_IMAGE_EXTENSIONS = {"image/svg+xml": "svg", "image/png": "png", "image/jpeg": "jpg"}
 
 
 class Templates:
@@ -36,6 +31,13 @@ class Templates:
 
     def render(self, template: str, **context) -> str:
         return self.env.get_template(f"{template}.md.j2").render(**context).strip("\n")
+
+
+@lru_cache(maxsize=8)
+def templates_for(override_dir: Path) -> Templates:
+    """One environment per course: Jinja keeps the compiled templates, and reloads one
+    whose file changed."""
+    return Templates(override_dir)
 
 
 @dataclass(frozen=True)
@@ -78,21 +80,20 @@ class CellFormatter:
         return self.rich(output, opts)
 
     def rich(self, output: Rich, opts: CellOptions) -> str:
-        mime = next((m for m in MIME_PREFERENCE if m in output.data), None)
-        if mime is None:
+        kind = best_kind(output.data)
+        if kind is None:
             return ""
-        content = output.data[mime]
-        if mime in _IMAGE_EXTENSIONS:
-            data = content.encode() if mime == "image/svg+xml" else base64.b64decode(content)
-            src = self.assets.save(data, _IMAGE_EXTENSIONS[mime])
-            return self.templates.render("image", src=src, size=image_size(opts))
-        if mime == "text/html":
+        content = output.data[kind.mime]
+        if kind.extension:
+            src = self.assets.save(kind.to_bytes(content), kind.extension)
+            return self.templates.render(kind.template, src=src, size=image_size(opts))
+        if kind.template == "html":
             html = "\n".join(line for line in content.splitlines() if line.strip())
-            return self.templates.render("html", html=html)
-        if mime == "text/markdown":
-            return self.templates.render("markdown", markdown=content)
+            return self.templates.render(kind.template, html=html)
+        if kind.template == "markdown":
+            return self.templates.render(kind.template, markdown=content)
         text = truncate(content, opts.max_lines)
-        return self.templates.render("text", text=text, fence=fence_for(text))
+        return self.templates.render(kind.template, text=text, fence=fence_for(text))
 
 
 def fence_for(text: str) -> str:

@@ -5,10 +5,44 @@ base64, as Jupyter sends it), so a result can be cached and formatted later.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """One MIME type a cell can display: the template that puts it on a slide and, for
+    figures, the extension of the file it is saved as (in the cache and beside the deck)."""
+    mime: str
+    template: str
+    extension: str = ""    # saved as a file of its own
+    binary: bool = False   # base64 in Jupyter messages
+
+    def to_bytes(self, content: str) -> bytes:
+        return base64.b64decode(content) if self.binary else content.encode()
+
+    def from_bytes(self, raw: bytes) -> str:
+        return base64.b64encode(raw).decode() if self.binary else raw.decode()
+
+
+# Best first: the representation of a MIME bundle that goes on the slide.
+OUTPUT_KINDS = (
+    OutputKind("text/markdown", "markdown"),
+    OutputKind("image/svg+xml", "image", "svg"),
+    OutputKind("image/png", "image", "png", binary=True),
+    OutputKind("image/jpeg", "image", "jpg", binary=True),
+    OutputKind("text/html", "html"),
+    OutputKind("text/plain", "text"),
+)
+FILE_KINDS = {kind.mime: kind for kind in OUTPUT_KINDS if kind.extension}
+
+
+def best_kind(data: dict[str, str]) -> OutputKind | None:
+    return next((kind for kind in OUTPUT_KINDS if kind.mime in data), None)
 
 
 @dataclass(frozen=True)
@@ -41,13 +75,14 @@ Output = Union[Stream, Rich, Error]
 class CellResult:
     outputs: tuple[Output, ...] = ()
     seconds: float = 0.0
+    computed: str = ""  # when it ran (UTC, ISO 8601): the outputs' provenance
 
     @property
     def error(self) -> Error | None:
         return next((o for o in self.outputs if isinstance(o, Error)), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seconds": self.seconds,
+        return {"seconds": self.seconds, "computed": self.computed,
                 "outputs": [{"type": type(o).__name__.lower(), **asdict(o)} for o in self.outputs]}
 
     @classmethod
@@ -57,7 +92,7 @@ class CellResult:
         for item in data["outputs"]:
             fields = dict(item)
             outputs.append(kinds[fields.pop("type")](**fields))
-        return cls(tuple(outputs), float(data.get("seconds", 0.0)))
+        return cls(tuple(outputs), float(data.get("seconds", 0.0)), str(data.get("computed", "")))
 
 
 # ---------------------------------------------------------------- cleaning terminal text
@@ -139,7 +174,8 @@ class OutputCollector:
                     cleaned.append(Stream(out.name, text))
             else:
                 cleaned.append(out)
-        return CellResult(tuple(cleaned), seconds)
+        return CellResult(tuple(cleaned), seconds,
+                          datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _as_text(value: Any) -> str:

@@ -28,12 +28,12 @@ class Progress:
         self._close_line()
         self._print(f"{Location(path)}: {cells} cell{'s' if cells != 1 else ''}")
 
-    def cell_started(self, index: int, total: int, cell: Cell, replay: bool = False) -> None:
+    def on_cell_start(self, index: int, total: int, cell: Cell, replay: bool = False) -> None:
         self._close_line()
         what = " (replay: state only)" if replay else ""
         self._print(f"  [{index + 1}/{total}] {cell.describe()}{what} ...", end="")
 
-    def cell_done(self, result: CellResult) -> None:
+    def on_cell_executed(self, result: CellResult) -> None:
         status = f" {result.error.ename}" if result.error else ""
         self._print(f" {result.seconds:.1f}s{status}")
 
@@ -57,6 +57,10 @@ class Progress:
               file=self.err, flush=True)
         if not isinstance(error, (DeckError, ToolError)):  # a bug in deckrun: show where
             traceback.print_exception(error, file=self.err)
+
+    def note(self, message: str) -> None:
+        self._close_line()
+        self._print(message)
 
     def warn(self, message: str) -> None:
         self._close_line()

@@ -1,6 +1,7 @@
 """Where a course's files are, and what course.yaml says."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import yaml
 from .errors import DeckError, Location
 
 COURSE_FILE = "course.yaml"
+_THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,21 @@ class Project:
     @property
     def build_dir(self) -> Path:
         return self.root / "build"
+
+    def stamp_file(self, output: Path) -> Path:
+        """Where the stamp of a file written under build/ is kept (out of the way of what
+        is published)."""
+        return self.build_dir / ".stamps" / f"{output.relative_to(self.build_dir)}.stamp"
+
+    def themes(self) -> dict[str, str]:
+        """The course's Marp themes: name (its `@theme` comment) -> CSS."""
+        found = {}
+        for css in sorted(self.themes_dir.glob("*.css")):
+            text = css.read_text(encoding="utf-8")
+            name = _THEME_NAME.search(text)
+            if name:
+                found[name.group(1)] = text
+        return found
 
     def decks(self) -> list[Path]:
         """Every deck: the Markdown files directly in slides/ (partials live in subfolders)."""

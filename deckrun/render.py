@@ -7,16 +7,13 @@ replaces a good file with a broken one.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolError
-from .files import write_atomic
 
 FORMATS = ("html", "pdf", "pptx")
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
@@ -51,28 +48,33 @@ def find_marp(root: Path) -> Path:
                     "run `npm ci` (or `./run setup`) in the project folder")
 
 
-def marp_command(root: Path, markdown: Path, fmt: str, output: Path, themes: Path) -> list[str]:
+def marp_command(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
+                 extra: tuple[str, ...] = ()) -> list[str]:
     # Input files must come before --theme-set, which takes several values.
     command = [str(find_marp(root)), str(markdown), "--html",
-               "--config-file", str(ENGINE_CONFIG), "-o", str(output)]
+               "--config-file", str(ENGINE_CONFIG), "-o", str(output), *extra]
     if fmt != "html":
         command += [f"--{fmt}", "--allow-local-files",
                     "--browser-path", str(find_browser()),
                     "--browser-timeout", str(BROWSER_TIMEOUT)]
+    if fmt == "pdf":
+        command.append("--pdf-outlines")
     if themes.is_dir() and any(themes.glob("*.css")):
         command += ["--theme-set", str(themes)]
     return command
 
 
 def render(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
-           worker: "MarpWorker | None" = None) -> Path:
+           worker: "MarpWorker | None" = None, extra: tuple[str, ...] = ()) -> Path:
     """Render `markdown` to `output` in `fmt`; raise ToolError with Marp's words on failure.
-    With a `worker` (watch mode), the conversion runs in a Marp CLI kept loaded."""
+    With a `worker` (watch mode), the conversion runs in a Marp CLI kept loaded. `extra`
+    are more Marp options (metadata: --author, --description)."""
     if fmt not in FORMATS:
         raise ValueError(fmt)
+    output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.stem}.partial.{fmt}")
     partial.unlink(missing_ok=True)
-    command = marp_command(root, markdown, fmt, partial, themes)
+    command = marp_command(root, markdown, fmt, partial, themes, extra)
     returncode, said = worker.run(command[1:]) if worker else _run_marp(command, root)
     problem = _check_output(partial, fmt)
     if returncode != 0 or problem:
@@ -151,33 +153,6 @@ def kill_tree(pid: int) -> None:
             process.kill()
         except psutil.NoSuchProcess:
             pass
-
-
-@dataclass(frozen=True)
-class RenderStamp:
-    """A hash of what a render depends on, kept beside the output (`.DECK.html.stamp`):
-    when it matches and the output exists, Marp need not run again."""
-    digest: str
-
-    @classmethod
-    def of(cls, *parts: str | bytes | Path) -> "RenderStamp":
-        digest = hashlib.sha256()
-        for part in parts:
-            data = part.read_bytes() if isinstance(part, Path) and part.exists() else \
-                part if isinstance(part, bytes) else str(part).encode()
-            digest.update(hashlib.sha256(data).digest())
-        return cls(digest.hexdigest())
-
-    @staticmethod
-    def _file(output: Path) -> Path:
-        return output.with_name(f".{output.name}.stamp")
-
-    def matches(self, output: Path) -> bool:
-        stamp = self._file(output)
-        return output.exists() and stamp.exists() and stamp.read_text() == self.digest
-
-    def record(self, output: Path) -> None:
-        write_atomic(self._file(output), self.digest)
 
 
 def _check_output(path: Path, fmt: str) -> str:

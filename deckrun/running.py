@@ -1,20 +1,27 @@
 """Cells -> results: each from the cache when its key is there, else run in the deck's
-kernel (replaying the earlier cells whose state it needs), then stored in the cache."""
+kernel (replaying the earlier cells whose state it needs), then stored in the cache.
+Progress is reported through hooks; what happened comes back as an `Execution`."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 from .analysis import CodeFacts, replay_set
 from .cache import Cache, CellKey, deck_keys, stale_reason
 from .cells import Cell
 from .errors import DeckError, Location
-from .execute import Kernel, KernelDied, KernelSettings
+from .execute import Kernel, KernelPool, KernelSettings
+from .options import BuildOptions
 from .outputs import CellResult
-from .progress import Progress
 from .project import Project
-from .session import BuildOptions, DeckReport, Tools
 from .sources import Deck
+
+
+class CellHooks(Protocol):
+    def on_cell_start(self, index: int, total: int, cell: Cell, replay: bool) -> None: ...
+
+    def on_cell_executed(self, result: CellResult) -> None: ...
 
 
 @dataclass
@@ -31,6 +38,19 @@ class Plan:
         return [i for i, result in enumerate(self.results) if result is None]
 
 
+@dataclass
+class Execution:
+    """A deck's cells after running: every result, and how they were obtained."""
+    results: list[CellResult]
+    keys: list[CellKey]
+    settings: dict[str, Any]
+    cached: int = 0
+    ran: int = 0
+    replayed: int = 0
+    warnings: list[str] = field(default_factory=list)
+    inputs: set[Path] = field(default_factory=set)  # files the cells' keys read
+
+
 def plan_deck(deck: Deck, project: Project, options: BuildOptions, cache: Cache) -> Plan:
     settings = execute_settings(project.course, deck.front_matter)
     keys = deck_keys(list(deck.cells), project.root, [project.snippets_dir, project.root], settings)
@@ -42,15 +62,16 @@ def plan_deck(deck: Deck, project: Project, options: BuildOptions, cache: Cache)
     return plan
 
 
-def execute_cells(deck: Deck, project: Project, options: BuildOptions, tools: Tools,
-                  report: DeckReport) -> list[CellResult]:
+def execute_cells(deck: Deck, project: Project, options: BuildOptions, kernels: KernelPool,
+                  hooks: CellHooks) -> Execution:
     cache = Cache(project.root)
     plan = plan_deck(deck, project, options, cache)
-    report.warnings.extend(cache.problems)
-    report.depends_on |= {project.root / name for key in plan.keys for name in key.inputs}
-    report.cells_cached = len(deck.cells) - len(plan.stale)
+    execution = Execution(plan.results, plan.keys, plan.settings,  # type: ignore[arg-type]
+                          cached=len(deck.cells) - len(plan.stale),
+                          warnings=cache.problems,
+                          inputs={project.root / name for key in plan.keys for name in key.inputs})
     if not plan.stale:
-        return list(plan.results)
+        return execution
     if options.frozen:
         manifest = cache.manifest(deck.name)
         missing = [f"{plan.keys[i].cell}: "
@@ -59,37 +80,28 @@ def execute_cells(deck: Deck, project: Project, options: BuildOptions, tools: To
         raise DeckError(f"--frozen: {len(missing)} cell(s) have no cached output:\n  "
                         + "\n  ".join(missing), Location(deck.path))
     settings = KernelSettings(cwd=project.root, snippets_dir=project.snippets_dir, **plan.settings)
-    kernels = tools.kernels
-    kernel = kernels.acquire(deck.path, settings)
-    try:
+    with kernels.lease(deck.path, settings) as kernel:
         # A warm kernel (watch mode) may hold the state a replay would rebuild.
-        replay = {i for i in plan.replay if kernel.executed.get(i) != plan.keys[i].key}
+        replay = {i for i in plan.replay if not kernel.holds(i, plan.keys[i].key)}
         for index in sorted(set(plan.stale) | replay):
-            run_cell(deck, index, plan, kernel, index in replay, cache, tools.progress, report)
-    except KernelDied:
-        kernels.discard(deck.path)
-        raise
-    finally:
-        kernels.release(deck.path)
+            run_cell(deck, index, plan, kernel, index in replay, cache, hooks, execution)
     cache.write_manifest(deck.name, plan.keys)
-    return list(plan.results)
+    return execution
 
 
 def run_cell(deck: Deck, index: int, plan: Plan, kernel: Kernel, replay: bool, cache: Cache,
-             progress: Progress, report: DeckReport) -> None:
+             hooks: CellHooks, execution: Execution) -> None:
     cell, key = deck.cells[index], plan.keys[index]
-    progress.cell_started(index, len(deck.cells), cell, replay=replay)
-    kernel.executed.pop(index, None)
-    result = kernel.run(cell)
-    progress.cell_done(result)
+    hooks.on_cell_start(index, len(deck.cells), cell, replay)
+    result = kernel.run(cell, index, key.key)
+    hooks.on_cell_executed(result)
     if replay:
-        report.cells_replayed += 1
+        execution.replayed += 1
     else:
-        report.cells_run += 1
+        execution.ran += 1
     error = result.error
     if error and not cell.options.error:
         raise cell_error(cell, result)
-    kernel.executed[index] = key.key
     if replay:
         return
     plan.results[index] = result

@@ -20,8 +20,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .builder import build_decks
-from .session import BuildOptions, DeckReport, Tools
+from .builder import DeckReport, Tools, build_decks
+from .options import BuildOptions
 from .cache import FREEZE_DIR
 from .errors import DeckError, Location
 from .execute import KernelDied, KernelPool

@@ -19,10 +19,11 @@ def make_course(target: Path) -> Path:
     return target
 
 
-def run_build(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_build(root: Path, *args: str, timeout: float = 600,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`python build.py ARGS` run in the course folder, as a lecturer would."""
     return subprocess.run([sys.executable, str(REPO / "build.py"), "--root", str(root), *args],
-                          cwd=root, capture_output=True, text=True, timeout=timeout)
+                          cwd=root, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture

@@ -1,13 +1,10 @@
-"""What one build run shares: its options, its tools, and a report per deck."""
+"""What a build is asked to do: formats, strictness, the cache's use (--frozen, --refresh)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .cells import Cell
-from .execute import KernelPool
-from .progress import Progress
-from .render import MarpWorker
 from .sources import Deck
 
 
@@ -36,33 +33,3 @@ def target_names(target: str, deck: Deck, cell: Cell) -> bool:
     code_lines = range(cell.origin.line or 0, (cell.origin.line or 0) + cell.code.count("\n") + 1)
     return (where == cell.reference.path and number == cell.reference.line) or \
         (where == cell.origin.path and number in code_lines)
-
-
-@dataclass
-class DeckReport:
-    deck: Path
-    cells_run: int = 0
-    cells_cached: int = 0
-    cells_replayed: int = 0
-    written: list[Path] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: Exception | None = None
-    seconds: float = 0.0
-    depends_on: set[Path] = field(default_factory=set)  # files whose change affects the deck
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass
-class Tools:
-    """What builds share: the terminal, the kernels, and (watch mode) a loaded Marp CLI."""
-    progress: Progress = field(default_factory=Progress)
-    kernels: KernelPool = field(default_factory=KernelPool)
-    marp: MarpWorker | None = None
-
-    def close(self) -> None:
-        self.kernels.shutdown()
-        if self.marp:
-            self.marp.close()

@@ -1,0 +1,262 @@
+"""`build.py publish`: what students get and what the lecturer keeps, made from decks
+built as usual (the cache and the render stamps make a repeat publish almost free).
+
+    build/site/      index.html; per deck DECK.html, DECK.pdf, DECK-handout.pdf, DECK.ipynb
+                     and what they need (figures, images, the files the notebook reads)
+    build/lecturer/  per deck DECK.html and DECK.pdf (every slide, lecturer-only ones
+                     marked) and DECK-notes.pdf (each slide with its presenter notes)
+
+Every student file is made from Markdown from which the lecturer-only slides and the
+presenter notes were removed (slides.without_lecturer_content): their text is in none.
+"""
+from __future__ import annotations
+
+import io
+import json
+import platform
+import re
+import time
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlparse
+
+from .analysis import CodeFacts
+from .builder import BuiltDeck, Tools, build_decks, deck_markdown, metadata, render_outputs
+from .errors import DeckError, Location, ToolError
+from .files import Stamp, copy_if_changed, write_atomic, write_if_changed
+from .handouts import Paper, check_handout, check_paper, write_handout, write_notes
+from .notebook import Provenance, course_files, make_notebook
+from .options import BuildOptions
+from .project import Project
+from .site_index import SiteEntry, render_index
+from .slides import parse_slides, without_lecturer_content
+from .sources import MARKER_PATTERN
+
+SITE, LECTURER, ENTRIES = "site", "lecturer", ".publish"
+DEFAULT_HANDOUT, DEFAULT_PAPER = 3, "a4"
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    handout: int | None = None  # slides a handout page; else the deck's or course's `handout:`
+    paper: str | None = None    # a4 | letter; else `paper:`
+    zip: bool = False           # also build/site.zip
+
+
+def publish(project: Project, paths: list[Path], build_options: BuildOptions,
+            options: PublishOptions, tools: Tools, every_deck: bool) -> int:
+    started = time.monotonic()
+    progress = tools.progress
+    reports = build_decks(project, paths, replace(build_options, formats=("html", "pdf")), tools)
+    failed = sum(not r.ok for r in reports)
+    kept: set[Path] = set()
+    published = 0
+    for report in reports:
+        if not report.ok or report.built is None:
+            continue
+        if report.built.deck.front_matter.get("draft") is True:
+            progress.note(f"{Location(report.deck)}: draft: true, not published")
+            continue
+        progress.note(f"publishing {Location(report.deck)}")
+        try:
+            kept |= publish_deck(project, report.built, options, tools)
+            published += 1
+        except (DeckError, ToolError) as exc:
+            progress.failed(report.deck, exc)
+            failed += 1
+    site = project.build_dir / SITE
+    entries = _entries(project, every_deck and not failed)
+    index = site / "index.html"
+    theme = next((r.built.deck.front_matter.get("theme") for r in reports if r.built), None)
+    write_if_changed(index, render_index(project, entries, theme))
+    if every_deck and not failed:  # the site is exactly the decks there are
+        _remove_others(site, kept | {index})
+        _remove_others(project.build_dir / LECTURER, kept)
+    if options.zip:
+        zipped = project.build_dir / "site.zip"
+        files = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in site.rglob("*") if p.is_file())
+        if _make(project, zipped, (files,), lambda: write_atomic(zipped, _zip(site))):
+            progress.note(f"wrote {Location(zipped)} (upload it to the LMS)")
+    progress.note(f"published {published} deck{'s' if published != 1 else ''} to "
+                  f"{Location(index)}; lecturer copies in {Location(project.build_dir / LECTURER)}"
+                  + (f"; {failed} failed" if failed else "") + f" ({time.monotonic() - started:.1f}s)")
+    return 1 if failed else 0
+
+
+def publish_deck(project: Project, built: BuiltDeck, options: PublishOptions, tools: Tools) -> set[Path]:
+    """Write one deck's student and lecturer files; return every file it owns there."""
+    deck, build = built.deck, project.build_dir
+    site, lecturer = build / SITE, build / LECTURER
+    per_page, paper_size = _handout_options(project, deck.front_matter, deck.path, options)
+    course = {**project.course, **(deck.front_matter.get("course") or {})}
+    full = parse_slides(built.markdown.read_text(encoding="utf-8"))
+    title = str(deck.front_matter.get("title") or full.title or deck.name)
+    paper = Paper(title, " ".join(str(course[k]) for k in ("code", "name") if course.get(k)),
+                  str(course.get("lecturer", "")), paper_size)
+
+    # Students: the Markdown without lecturer-only slides and notes, rendered into the site.
+    student = replace(deck, markdown=without_lecturer_content(deck.markdown))
+    student_markdown = build / f"{deck.name}.student.md"
+    write_if_changed(student_markdown, without_lecturer_content(
+        deck_markdown(student, built.execution.results, project)))
+    html, pdf = site / f"{deck.name}.html", site / f"{deck.name}.pdf"
+    render_outputs(project, student_markdown, {"html": html, "pdf": pdf}, tools,
+                   metadata(deck, project), label=" for students")
+    _check_nothing_leaked(html)
+    owned = {html, pdf} | _copy_references(student_markdown, build, site)
+    handout = site / f"{deck.name}-handout.pdf"
+    if _make(project, handout, (pdf, per_page, paper), lambda: write_handout(pdf, handout, per_page, paper)):
+        tools.progress.note(f"  wrote {Location(handout)}: {per_page} slides a page")
+    kept_cells = sorted({int(m.group(1)) for m in MARKER_PATTERN.finditer(student.markdown)})
+    for warning in _needed_from_lecturer_slides(deck, kept_cells):
+        tools.progress.warn(warning)
+    notebook, files = _notebook(project, built, student, title, paper.course, kept_cells)
+    owned |= {notebook} | {site / name for name in files}
+
+    # The lecturer: every slide, and the notes.
+    for fmt in ("html", "pdf"):
+        copy_if_changed(built.markdown.with_suffix(f".{fmt}"), lecturer / f"{deck.name}.{fmt}")
+        owned.add(lecturer / f"{deck.name}.{fmt}")
+    owned |= _copy_references(built.markdown, build, lecturer)
+    notes = lecturer / f"{deck.name}-notes.pdf"
+    full_pdf = built.markdown.with_suffix(".pdf")
+    slide_notes = [slide.notes for slide in full.slides]
+    flags = [slide.lecturer_only for slide in full.slides]
+    if _make(project, notes, (full_pdf, json.dumps([slide_notes, flags]), paper),
+             lambda: write_notes(full_pdf, notes, slide_notes, flags, paper)):
+        tools.progress.note(f"  wrote {Location(notes)}")
+    owned.add(notes)
+
+    entry = SiteEntry(deck.name, title, str(deck.front_matter.get("session", "")),
+                      str(deck.front_matter.get("date", "")), len(parse_slides(student.markdown).slides),
+                      _provenance(built).describe(),
+                      {"slides": html.name, "pdf": pdf.name, "handout": handout.name,
+                       "notebook": notebook.name})
+    write_if_changed(build / ENTRIES / f"{deck.name}.json", json.dumps(entry.to_json(), indent=1))
+    return owned | {handout}
+
+
+def _handout_options(project: Project, front_matter: dict, deck: Path,
+                     options: PublishOptions) -> tuple[int, str]:
+    """--handout and --paper, else the deck's front matter, else course.yaml."""
+    def first(name: str, given: object, default: object) -> tuple[object, str]:
+        places = ((given, f"--{name}"), (front_matter.get(name), f"{Location(deck)}: {name}"),
+                  (project.course.get(name), f"course.yaml: {name}"))
+        return next(((value, where) for value, where in places if value is not None), (default, name))
+
+    return (check_handout(*first("handout", options.handout, DEFAULT_HANDOUT)),
+            check_paper(*first("paper", options.paper, DEFAULT_PAPER)))
+
+
+def _make(project: Project, output: Path, sources: tuple, write: Callable[[], object]) -> bool:
+    """Call `write` to make `output` unless its stamp says it was made from the same
+    `sources` (files count by content); say whether it wrote."""
+    stamp = Stamp.of(*(source if isinstance(source, Path) else repr(source) for source in sources))
+    stamp_file = project.stamp_file(output)
+    if stamp.matches(output, stamp_file):
+        return False
+    write()
+    stamp.record(stamp_file)
+    return True
+
+
+def _check_nothing_leaked(html: Path) -> None:
+    """A last check on what Marp made for students: no lecturer-only slide, no notes."""
+    text = html.read_text(encoding="utf-8")
+    classes = re.findall(r"<section\b[^>]*?\bclass=\"([^\"]*)\"", text)
+    if any("lecturer" in c.split() for c in classes) or 'class="bespoke-marp-note"' in text:
+        html.unlink()
+        raise ToolError(f"{html.name}: a lecturer-only slide or a presenter note reached the "
+                        "students' copy; it was removed (please report this)")
+
+
+def _copy_references(markdown: Path, source: Path, target: Path) -> set[Path]:
+    """Copy the local files a deck shows (figures, images) from `source` to `target`."""
+    copied = set()
+    for slide in parse_slides(markdown.read_text(encoding="utf-8")).slides:
+        for reference in slide.references:
+            parsed = urlparse(reference)
+            if parsed.scheme or parsed.netloc or reference.startswith(("/", "#", "data:")):
+                continue
+            relative = Path(unquote(parsed.path))
+            file = (source / relative).resolve()
+            if file.is_file() and file.is_relative_to(source.resolve()):
+                copy_if_changed(file, target / relative)
+                copied.add(target / relative)
+    return copied
+
+
+def _notebook(project: Project, built: BuiltDeck, student, title: str, course: str,
+              kept: list[int]) -> tuple[Path, list[str]]:
+    execution = built.execution
+    cells = [built.deck.cells[i] for i in kept]
+    files = course_files(cells, [execution.keys[i].inputs for i in kept], project.root)
+    target = project.build_dir / SITE / f"{built.deck.name}.ipynb"
+    provenance = _provenance(built)
+    made_from = (student.markdown, [execution.results[i].to_json() for i in kept], title, course,
+                 provenance, execution.settings, files)
+    _make(project, target, made_from, lambda: write_if_changed(target, make_notebook(
+        student, execution.results, title, course, provenance, execution.settings, files)))
+    for name in files.shipped:
+        copy_if_changed(project.root / name, project.build_dir / SITE / name)
+    return target, list(files.shipped)
+
+
+def _needed_from_lecturer_slides(deck, kept: list[int]) -> list[str]:
+    """Cells left out with their lecturer-only slides that student cells rely on: the
+    students' notebook will not run as it is."""
+    warnings = []
+    facts = [CodeFacts(cell.code) for cell in deck.cells]
+    for dropped in sorted(set(range(len(deck.cells))) - set(kept)):
+        users = [i for i in kept if i > dropped and facts[dropped].binds & facts[i].needs]
+        if users:
+            names = ", ".join(sorted(facts[dropped].binds & facts[users[0]].needs))
+            warnings.append(f"{deck.cells[dropped].describe()}: this cell is on a lecturer-only "
+                            f"slide but {deck.cells[users[0]].describe()} uses {names}: the "
+                            "students' notebook will not run")
+    return warnings
+
+
+def _provenance(built: BuiltDeck) -> Provenance:
+    packages: dict[str, str] = {}
+    for key in built.execution.keys:
+        packages.update(key.packages)
+    computed = max((r.computed for r in built.execution.results), default="")
+    return Provenance(computed, platform.python_version(), dict(sorted(packages.items())))
+
+
+def _entries(project: Project, only_current: bool) -> list[SiteEntry]:
+    """The decks the index lists: those published (now or before) that are still decks."""
+    folder = project.build_dir / ENTRIES
+    names = {deck.stem for deck in project.decks()}
+    entries = []
+    for path in sorted(folder.glob("*.json")):
+        if path.stem in names and (project.build_dir / SITE / f"{path.stem}.html").exists():
+            entries.append(SiteEntry(**json.loads(path.read_text(encoding="utf-8"))))
+        elif only_current:
+            path.unlink()
+    return entries
+
+
+def _remove_others(folder: Path, keep: set[Path]) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() and path not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def _zip(site: Path) -> bytes:
+    """The site as a zip with index.html at its root (an LMS unpacks it as a web page).
+    The same files give the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in site.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(str(path.relative_to(site)),
+                                   date_time=time.localtime(path.stat().st_mtime)[:6])
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()

@@ -1,0 +1,373 @@
+"""A Marp deck's slides as Marp sees them: where each starts and ends, its directives
+(classes), and its presenter notes, which are the HTML comments that are not directives.
+
+The rules are Marpit's own (markdown/comment.js, slide.js, heading_divider.js,
+directives/parse.js), ported onto markdown-it-py, the Python port of the parser Marp
+uses: slides split at top-level rules (`---`) and, with `headingDivider`, before
+headings; a comment is a directive comment when its YAML names a directive, a note
+otherwise; local directives carry on to later slides, `_spot` ones stay on theirs.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+
+GLOBAL_DIRECTIVES = frozenset({
+    "headingDivider", "style", "theme", "lang",             # Marpit
+    "math", "size",                                          # Marp Core
+    "author", "description", "image", "keywords", "title", "url",  # Marp CLI
+})
+LOCAL_DIRECTIVES = frozenset({
+    "backgroundColor", "backgroundImage", "backgroundPosition", "backgroundRepeat",
+    "backgroundSize", "class", "color", "footer", "header", "paginate",  # Marpit
+    "transition",                                                        # Marp CLI
+})
+LECTURER_CLASS = "lecturer"
+_MAGIC_COMMENTS = (re.compile(r"^prettier-ignore(-(start|end))?$"),
+                   re.compile(r"^markdownlint-((disable|enable).*|capture|restore)$"),
+                   re.compile(r"^lint (disable|enable|ignore).*$"))
+_COMMENT = re.compile(r"<!--+\s*([\s\S]*?)\s*--+>")
+_DECKRUN_MARKER = re.compile(r"^deckrun:")  # deckrun's own markers (cells) are not notes
+
+
+@dataclass(frozen=True)
+class Comment:
+    line: int           # 0-based line of the markdown where it starts
+    end: int            # 0-based line after it (block comments take whole lines)
+    markup: str         # as written, `<!-- ... -->`
+    content: str        # inside the comment, trimmed
+    inline: bool        # inside a paragraph (removed from its line, not as lines)
+    directives: dict[str, str]  # the directives it sets; empty for a note
+
+    @property
+    def is_note(self) -> bool:
+        return not self.directives and not _DECKRUN_MARKER.match(self.content) and \
+            not any(m.match(self.content) for m in _MAGIC_COMMENTS)
+
+
+@dataclass(frozen=True)
+class Slide:
+    index: int                       # 0-based
+    start: int                       # first line, its separator (`---`) included
+    end: int                         # the line after it
+    separator: bool                  # starts with an explicit `---` (not a heading split)
+    opening: int                     # the line after its `---` or dividing heading
+    directives: dict[str, str]       # local directives in effect (class, paginate, ...)
+    comments: tuple[Comment, ...]
+    references: tuple[str, ...] = ()  # images and other files it shows, as written
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.directives.get("class", "").split())
+
+    @property
+    def lecturer_only(self) -> bool:
+        return LECTURER_CLASS in self.classes
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(c.content for c in self.comments if c.is_note)
+
+
+@dataclass(frozen=True)
+class SlideMap:
+    lines: tuple[str, ...]
+    body: int                        # first line after the front matter
+    slides: tuple[Slide, ...]
+    globals: dict[str, str] = field(default_factory=dict)
+    title: str = ""                  # the first heading's text
+
+
+@lru_cache(maxsize=64)
+def parse_slides(markdown: str) -> SlideMap:
+    lines = markdown.split("\n")
+    body, front = _front_matter(lines)
+    tokens = _parser().parse("\n".join(lines[body:]))
+    for token in tokens:  # map to lines of the whole text
+        if token.map:
+            token.map = [token.map[0] + body, token.map[1] + body]
+    comments = _comments(tokens)
+    global_values = {**{k: v for k, v in front.items() if k in GLOBAL_DIRECTIVES}}
+    for comment, _ in comments:
+        global_values.update({k: v for k, v in comment.directives.items() if k in GLOBAL_DIRECTIVES})
+    starts = _slide_starts(tokens, body, _heading_levels(global_values.get("headingDivider")))
+    slides = _assign(starts, tokens, len(lines), comments, front)
+    return SlideMap(tuple(lines), body, slides, global_values, _first_heading(tokens))
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    md.block.ruler.before("html_block", "marpit_comment", _block_comment)
+    md.inline.ruler.before("html_inline", "marpit_inline_comment", _inline_comment)
+    return md
+
+
+def _block_comment(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """Marpit's block comment rule: a line starting with `<!--` up to the line holding `-->`."""
+    pos = state.bMarks[start] + state.tShift[start]
+    line = state.src[pos:state.eMarks[start]]
+    if not line.startswith("<!--"):
+        return False
+    if silent:
+        return True
+    next_line = start + 1
+    if "-->" not in line:
+        while next_line < end:
+            if state.sCount[next_line] < state.blkIndent:
+                break
+            text = state.src[state.bMarks[next_line] + state.tShift[next_line]:state.eMarks[next_line]]
+            next_line += 1
+            if "-->" in text:
+                break
+    state.line = next_line
+    token = state.push("marpit_comment", "", 0)
+    token.map = [start, next_line]
+    token.markup = state.getLines(start, next_line, state.blkIndent, True)
+    token.hidden = True
+    found = _COMMENT.search(token.markup)
+    token.content = found.group(1).strip() if found else ""
+    return True
+
+
+def _inline_comment(state: StateInline, silent: bool) -> bool:
+    if not state.src.startswith("<!", state.pos) or state.pos + 2 >= state.posMax:
+        return False
+    found = _COMMENT.match(state.src, state.pos)
+    if not found:
+        return False
+    if not silent:
+        token = state.push("marpit_comment", "", 0)
+        token.hidden = True
+        token.markup = found.group(0)
+        token.content = found.group(1).strip()
+    state.pos = found.end()
+    return True
+
+
+def _front_matter(lines: list[str]) -> tuple[int, dict[str, str]]:
+    if not lines or lines[0].rstrip() != "---":
+        return 0, {}
+    for end in range(1, len(lines)):
+        if lines[end].rstrip() == "---":
+            parsed = _yaml("\n".join(lines[1:end]))
+            return end + 1, parsed or {}
+    return 0, {}
+
+
+def _yaml(text: str) -> dict[str, str] | None:
+    """YAML as Marp reads directives: every scalar a string, values after a directive's
+    colon taken loosely (`footer: Week 3: intro` is one string)."""
+    try:
+        data = yaml.load(_loosen(text), Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+_LOOSE_KEY = re.compile(r"^(_?(?:%s)\s*:)(.+)$" % "|".join(
+    sorted(GLOBAL_DIRECTIVES | LOCAL_DIRECTIVES)))
+
+
+def _loosen(text: str) -> str:
+    def quote(found: re.Match) -> str:
+        value = found.group(2).strip()
+        if not value or value[0] in "[\"'{|>~&*":
+            return found.group(0)
+        return f'{found.group(1)} {json.dumps(value)}'
+    return "\n".join(_LOOSE_KEY.sub(quote, line) for line in text.split("\n"))
+
+
+def _directives(content: str) -> dict[str, str]:
+    parsed = _yaml(content) or {}
+    known = {k: v for k, v in parsed.items() if isinstance(k, str) and (
+        k in GLOBAL_DIRECTIVES or k in LOCAL_DIRECTIVES or k[1:] in LOCAL_DIRECTIVES and k[0] == "_")}
+    return {k: " ".join(v) if isinstance(v, list) else v for k, v in known.items()
+            if isinstance(v, (str, list))}
+
+
+def _comments(tokens: list[Token]) -> list[tuple[Comment, int]]:
+    """Every Marpit comment with the index of the token it is in, in document order."""
+    found = []
+    for index, token in enumerate(tokens):
+        if token.type == "marpit_comment":
+            found.append((Comment(token.map[0], token.map[1], token.markup, token.content,
+                                  False, _directives(token.content)), index))
+        elif token.type == "inline":
+            for child in token.children or ():
+                if child.type == "marpit_comment":
+                    found.append((Comment(token.map[0], token.map[1], child.markup, child.content,
+                                          True, _directives(child.content)), index))
+    return found
+
+
+def _heading_levels(value: str | None) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if value.startswith("["):
+        parsed = _yaml(f"levels: {value}") or {}
+        levels = parsed.get("levels", [])
+        return tuple(int(v) for v in levels if str(v).isdigit() and 1 <= int(v) <= 6)
+    return tuple(range(1, int(value) + 1)) if value.isdigit() and 1 <= int(value) <= 6 else ()
+
+
+@dataclass(frozen=True)
+class _Start:
+    token: int       # index of the token that starts the slide
+    line: int
+    separator: bool
+    opening: int     # the line after the separator or heading
+
+
+def _slide_starts(tokens: list[Token], body: int, heading_levels: tuple[int, ...]) -> list[_Start]:
+    starts = [_Start(0, body, False, body)]
+    seen_visible = False
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open" and int(token.tag[1]) in heading_levels and seen_visible:
+            starts.append(_Start(index, token.map[0], False, token.map[1]))
+        if token.type == "hr" and token.level == 0:
+            starts.append(_Start(index, token.map[0], True, token.map[1]))
+        seen_visible = seen_visible or not token.hidden
+    return starts
+
+
+def _assign(starts: list[_Start], tokens: list[Token], total_lines: int,
+            comments: list[tuple[Comment, int]], front: dict[str, str]) -> tuple[Slide, ...]:
+    """Cut the comments into slides and work out each slide's directives as Marpit does."""
+    local = {k: v for k, v in front.items() if k in LOCAL_DIRECTIVES}
+    slides = []
+    for number, start in enumerate(starts):
+        following = starts[number + 1] if number + 1 < len(starts) else None
+        next_token = following.token if following else None
+        end = following.line if following else total_lines
+        mine = tuple(c for c, at in comments
+                     if at >= start.token and (next_token is None or at < next_token))
+        spot: dict[str, str] = {}
+        for comment in mine:
+            for key, value in comment.directives.items():
+                if key in LOCAL_DIRECTIVES:
+                    local[key] = value
+                elif key.startswith("_"):
+                    spot[key[1:]] = value
+        directives = {**local, **spot}
+        slides.append(Slide(number, start.line, end, start.separator, start.opening, directives,
+                            mine, _references(tokens[start.token:next_token], directives)))
+    return tuple(slides)
+
+
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
+_HTML_SOURCE = re.compile(r"""\b(?:src|poster|data)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""")
+
+
+def _references(tokens: list[Token], directives: dict[str, str]) -> tuple[str, ...]:
+    """What a slide loads: Markdown images (`bg` ones too), `src` in HTML, `url()` in
+    styles, and images in its header and footer. Code is not looked into."""
+    found: list[str] = []
+    for token in tokens:
+        if token.type in ("html_block", "html_inline"):
+            found += _HTML_SOURCE.findall(token.content) + _CSS_URL.findall(token.content)
+        for child in token.children or ():
+            if child.type == "image":
+                found.append(str(child.attrs.get("src", "")))
+            elif child.type == "html_inline":
+                found += _HTML_SOURCE.findall(child.content) + _CSS_URL.findall(child.content)
+    for key in ("header", "footer"):
+        found += _MARKDOWN_IMAGE.findall(directives.get(key, "")) + \
+            _HTML_SOURCE.findall(directives.get(key, ""))
+    found += _CSS_URL.findall(directives.get("backgroundImage", ""))
+    return tuple(dict.fromkeys(ref for ref in found if ref))
+
+
+def _first_heading(tokens: list[Token]) -> str:
+    for index, token in enumerate(tokens[:-1]):
+        if token.type == "heading_open":
+            inline = tokens[index + 1]
+            text = "".join(child.content for child in inline.children or ()
+                           if child.type in ("text", "code_inline"))
+            return " ".join(text.split())
+    return ""
+
+
+# ---------------------------------------------------------------- the students' version
+
+
+def without_lecturer_content(markdown: str) -> str:
+    """The deck for students: lecturer-only slides and presenter notes removed from the
+    Markdown itself (not hidden), so their text is nowhere in what students get. The
+    directives a removed slide sets for later slides (`paginate`, `footer`...) are kept."""
+    deck = parse_slides(markdown)
+    lines = deck.lines
+    out = list(lines[:deck.body])
+    carried: list[str] = []
+    first_kept = True
+    for slide in deck.slides:
+        if slide.lecturer_only:
+            carried.extend(_inherited(slide))
+            continue
+        skip = _note_lines(slide)
+        if slide.separator and first_kept and slide.index > 0:
+            skip.add(slide.start)  # it becomes the first slide: no rule before it
+        kept = [(n, _strip_inline_notes(lines[n], slide, n))
+                for n in range(slide.start, slide.end) if n not in skip]
+        # Carried directives go inside the slide: after its rule or dividing heading.
+        out.extend([text for n, text in kept if n < slide.opening] + carried
+                   + [text for n, text in kept if n >= slide.opening])
+        carried, first_kept = [], False
+    out.extend(carried)
+    return "\n".join(out)
+
+
+def _inherited(slide: Slide) -> list[str]:
+    """A removed slide's directives that outlive it, as comments for the next slide."""
+    kept = [f"{key}: {json.dumps(value)}" for comment in slide.comments
+            for key, value in comment.directives.items() if not key.startswith("_")]
+    return [f"<!-- {line} -->" for line in kept]
+
+
+def _note_lines(slide: Slide) -> set[int]:
+    return {line for c in slide.comments if c.is_note and not c.inline for line in range(c.line, c.end)}
+
+
+def _strip_inline_notes(text: str, slide: Slide, line: int) -> str:
+    for comment in slide.comments:
+        if comment.inline and comment.is_note and comment.line <= line < comment.end:
+            text = text.replace(comment.markup, "", 1)
+    return text
+
+
+LECTURER_BADGE_STYLE = """<style>
+section.lecturer::before {
+  content: "Lecturer only"; position: absolute; top: 18px; right: 24px; z-index: 10;
+  padding: 4px 14px; border-radius: 999px; font-size: 18px; font-weight: 700;
+  letter-spacing: 0.03em; background: #b3261e; color: #fff;
+}
+</style>"""
+
+
+def with_lecturer_badge(markdown: str, theme_css: str) -> str:
+    """The lecturer's deck: lecturer-only slides visibly marked, by the theme's own
+    `section.lecturer` style if it has one, else by a plain badge."""
+    deck = parse_slides(markdown)
+    if "section.lecturer" in theme_css or not any(slide.lecturer_only for slide in deck.slides):
+        return markdown
+    lines = list(deck.lines)
+    return "\n".join(lines[:deck.body] + [LECTURER_BADGE_STYLE, ""] + lines[deck.body:])
+
+
+def deck_facts(markdown: str) -> dict[str, Any]:
+    """What an index page says about a deck: its title and its number of slides."""
+    deck = parse_slides(markdown)
+    return {"title": deck.globals.get("title") or deck.title, "slides": len(deck.slides)}
