@@ -8,18 +8,17 @@ from pathlib import Path
 from .errors import DeckError, Location
 from .execute import KernelPool
 from .files import Stamp, copy_if_changed, write_if_changed
-from .formatting import Assets, CellFormatter, inject, templates_for
+from .formatting import CellFormatter, FigureFolder, inject, templates_for
 from .options import BuildOptions, target_names
 from .outputs import CellResult
 from .progress import Progress
 from .project import Project
 from .render import ENGINE_CONFIG, MarpWorker, render
 from .running import Execution, execute_cells
+from .assets import Assets, localize
 from .slides import with_lecturer_badge
 from .sources import Deck, load_deck
-
-BUILTIN_THEMES = ("default", "gaia", "uncover")
-
+from .themes import check_theme, theme_colours
 
 @dataclass(frozen=True)
 class BuiltDeck:
@@ -49,10 +48,12 @@ class DeckReport:
 
 @dataclass
 class Tools:
-    """What builds share: the terminal, the kernels, and (watch mode) a loaded Marp CLI."""
+    """What builds share: the terminal, the kernels, the asset cache as this run uses it,
+    and (watch mode) a loaded Marp CLI."""
     progress: Progress = field(default_factory=Progress)
     kernels: KernelPool = field(default_factory=KernelPool)
     marp: MarpWorker | None = None
+    assets: Assets | None = None  # made by the first build from its options
 
     def close(self) -> None:
         self.kernels.shutdown()
@@ -65,17 +66,6 @@ def prepare(path: Path, project: Project) -> Deck:
     deck = load_deck(path, project)
     check_theme(deck, project)
     return deck
-
-
-def check_theme(deck: Deck, project: Project) -> None:
-    theme = deck.front_matter.get("theme")
-    if theme is None or theme in BUILTIN_THEMES or theme in project.themes():
-        return
-    line = next((n for n, text in enumerate(deck.path.read_text().splitlines(), 1)
-                 if text.startswith("theme:")), None)
-    known = ", ".join(BUILTIN_THEMES + tuple(project.themes()))
-    raise DeckError(f"unknown theme '{theme}' (themes: {known}; a project theme is a CSS "
-                    f"file in themes/ starting with /* @theme NAME */)", Location(deck.path, line))
 
 
 def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools) -> DeckReport:
@@ -94,17 +84,15 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
         report.warnings.extend(f"{cell.describe()}: marked 'error: true' but raised nothing"
                                for cell, result in zip(deck.cells, results)
                                if cell.options.error and not result.error)
-        markdown_path = project.build_dir / f"{deck.name}.md"
-        theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
-        full = with_lecturer_badge(deck_markdown(deck, results, project), theme_css)
-        if write_if_changed(markdown_path, full):
-            report.written.append(markdown_path)
+        rendition = write_rendition(project, deck, deck_markdown(deck, results, project), deck.name, tools)
+        report.warnings.extend(rendition.warnings)
+        report.written += rendition.written
         if options.strict and report.warnings:
             raise DeckError("warnings are errors with --strict:\n  " + "\n  ".join(report.warnings),
                             Location(deck.path))
-        targets = {fmt: markdown_path.with_suffix(f".{fmt}") for fmt in options.formats}
-        report.written += render_outputs(project, markdown_path, targets, tools, metadata(deck, project))
-        report.built = BuiltDeck(deck, execution, markdown_path)
+        targets = {fmt: project.build_dir / f"{deck.name}.{fmt}" for fmt in options.formats}
+        report.written += render_outputs(project, rendition, targets, tools, metadata(deck, project))
+        report.built = BuiltDeck(deck, execution, rendition.screen)
     except Exception as exc:  # reported per deck; the other decks still build
         report.error = exc
     report.seconds = time.monotonic() - started
@@ -120,28 +108,69 @@ def metadata(deck: Deck, project: Project) -> tuple[str, ...]:
                  if value and key not in deck.front_matter for arg in (f"--{key}", str(value)))
 
 
-def render_outputs(project: Project, markdown: Path, targets: dict[str, Path], tools: Tools,
+@dataclass(frozen=True)
+class Rendition:
+    """The Marp Markdown of a deck: for the screen (HTML) and for paper (PDF, PPTX:
+    embeds as posters), the same file when they do not differ."""
+    screen: Path
+    paper: Path
+    warnings: list[str]
+    written: list[Path]
+
+    def markdown_for(self, fmt: str) -> Path:
+        return self.screen if fmt == "html" else self.paper
+
+
+def write_rendition(project: Project, deck: Deck, markdown: str, stem: str, tools: Tools) -> Rendition:
+    """Localize the deck's files (remote ones from the asset cache, placeholders for the
+    missing), mark lecturer-only slides, and write build/STEM.md (and STEM.paper.md)."""
+    theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
+    colours = theme_colours(theme_css)
+    assert tools.assets is not None
+    texts, warnings = {}, []
+    for medium in ("screen", "paper"):
+        localized = localize(markdown, deck.path, project.build_dir, tools.assets, colours,
+                             paper=medium == "paper")
+        texts[medium] = with_lecturer_badge(localized.markdown, theme_css)
+        warnings += [w for w in localized.warnings if w not in warnings]
+    screen, paper = project.build_dir / f"{stem}.md", project.build_dir / f"{stem}.paper.md"
+    written = [screen] if write_if_changed(screen, texts["screen"]) else []
+    if texts["paper"] == texts["screen"]:
+        paper.unlink(missing_ok=True)
+        return Rendition(screen, screen, warnings, written)
+    if write_if_changed(paper, texts["paper"]):
+        written.append(paper)
+    return Rendition(screen, paper, warnings, written)
+
+
+def render_outputs(project: Project, rendition: Rendition, targets: dict[str, Path], tools: Tools,
                    extra: tuple[str, ...] = (), label: str = "") -> list[Path]:
-    """Render `markdown` to each format's target, unless its stamp says it is up to date."""
+    """Render each format's target from its Markdown, unless its stamp says it is up to date."""
+    assert tools.assets is not None
+    themes, warnings = tools.assets.theme_folder(project.themes_dir, project.build_dir)
+    for warning in warnings:
+        tools.progress.warn(warning)
     written = []
     for fmt, target in targets.items():
-        stamp = render_stamp(project, markdown, fmt, extra)
+        markdown = rendition.markdown_for(fmt)
+        stamp = render_stamp(project, markdown, fmt, extra, themes)
         stamp_file = project.stamp_file(target)
         if stamp.matches(target, stamp_file):
             tools.progress.up_to_date(fmt + label)
             continue
         tools.progress.rendering(fmt + label)
-        written.append(render(project.root, markdown, fmt, target, project.themes_dir, tools.marp, extra))
+        written.append(render(project.root, markdown, fmt, target, themes, tools.marp, extra))
         stamp.record(stamp_file)
     return written
 
 
-def render_stamp(project: Project, markdown: Path, fmt: str, extra: tuple[str, ...]) -> Stamp:
+def render_stamp(project: Project, markdown: Path, fmt: str, extra: tuple[str, ...],
+                 themes: Path) -> Stamp:
     """Everything a render depends on: the Markdown, the themes, the slides' images (PDF
     embeds them), the Marp CLI version and its options."""
     assets = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
                     for p in project.slides_dir.rglob("*") if p.is_file() and p.suffix != ".md")
-    return Stamp.of(fmt, markdown.read_bytes(), *sorted(project.themes_dir.glob("*.css")),
+    return Stamp.of(fmt, markdown.read_bytes(), *sorted(themes.glob("*.css")),
                     project.root / "package-lock.json", ENGINE_CONFIG, repr(assets), repr(extra))
 
 
@@ -150,7 +179,7 @@ def deck_markdown(deck: Deck, results: list[CellResult], project: Project) -> st
     (figures are written to build/DECK_files/)."""
     build = project.build_dir
     files = f"{deck.name}_files"
-    formatter = CellFormatter(templates_for(project.templates_dir), Assets(build / files, files))
+    formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(build / files, files))
     formatted = [formatter.cell(cell, result) for cell, result in zip(deck.cells, results)]
     return inject(deck, formatted)
 
@@ -182,6 +211,8 @@ def build_decks(project: Project, paths: list[Path], options: BuildOptions,
         raise DeckError(f"--refresh {unmatched[0]}: no cell of the decks being built matches "
                         "(give a deck, FILE:LINE of a cell, or snippet.py#cell)")
     copy_slide_assets(project)
+    if tools.assets is None:
+        tools.assets = Assets(project.root, refresh=options.refresh_assets)
     for deck in decks:
         progress.deck_started(deck.path, len(deck.cells))
         report = build_deck(deck, project, options, tools)

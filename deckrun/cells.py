@@ -30,6 +30,8 @@ class CellOptions:
     max_lines: int | None = None    # truncate longer text output, with a visible marker
     width: str | None = None        # figure size on the slide (CSS length; number = px)
     height: str | None = None
+    fig_alt: str = ""               # the figures' alt text (read by screen readers)
+    fig_cap: str = ""               # a caption under the figures
     format: str = "png"             # figure format: png | svg
     dpi: int = 150                  # figure resolution
     inputs: tuple[str, ...] = ()    # files the cell reads (globs), for the cache
@@ -80,6 +82,10 @@ def _check_option(name: str, value: Any, where: Location) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise bad("a positive number")
         return value if name == "timeout" else int(value)
+    if name in ("fig_alt", "fig_cap"):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise bad("text")
+        return str(value)
     if name in ("width", "height"):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise bad("a size such as 600 or 60%")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import replace
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from .progress import Progress
 from .project import Project, load_project
 from .render import FORMATS
 
-COMMANDS = ("build", "publish", "watch", "serve", "status", "prune", "clean")
+COMMANDS = ("build", "publish", "check", "watch", "serve", "status", "prune", "clean")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
@@ -24,7 +25,8 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
         prog="build.py",
         description="Run the code on the slides and render the decks with Marp.",
         epilog="Commands: build (default) [DECK ...]; publish [DECK ...] (the students' site in "
-               "build/site/, the lecturer's copies in build/lecturer/); watch (or serve) [DECK ...] (build, "
+               "build/site/, the lecturer's copies in build/lecturer/); check [DECK ...] (slides that "
+               "overflow, images without alt text, low contrast); watch (or serve) [DECK ...] (build, "
                "serve with live reload, rebuild on save); status [DECK ...] (what the cache "
                "holds and why cells are stale); prune (remove cache entries no deck uses); "
                "clean [--cache] (remove build/, and _freeze/).")
@@ -38,6 +40,8 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
                         metavar="TARGET",
                         help="run cells again even if cached: all (no value), a deck, "
                              "FILE:LINE of a cell, or snippet.py#cell; may repeat")
+    parser.add_argument("--refresh-assets", action="store_true",
+                        help="fetch remote images again even if _assets/ has them")
     parser.add_argument("--frozen", action="store_true",
                         help="never run code: fail if a cell has no cached output")
     parser.add_argument("--cache", action="store_true", help=f"with clean: also remove {FREEZE_DIR}/")
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
     except DeckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    options = BuildOptions(args.formats, args.strict, args.frozen, tuple(args.refresh))
+    options = BuildOptions(args.formats, args.strict, args.frozen, tuple(args.refresh), args.refresh_assets)
     try:
         if args.command == "clean":
             return clean(project, args.cache)
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
             return status(project, args.targets, options)
         if args.command == "prune":
             return prune(project, options)
+        if args.command == "check":
+            return check(project, args.targets, options, progress)
         if args.command == "publish":
             from .publish import PublishOptions, publish
 
@@ -120,6 +126,27 @@ def build(project: Project, targets: list[str], options: BuildOptions, progress:
                      outputs=sum(len(r.written) for r in reports if r.ok),
                      seconds=time.monotonic() - started)
     return 1 if failed else 0
+
+
+def check(project: Project, targets: list[str], options: BuildOptions, progress: Progress) -> int:
+    """Build the decks' HTML, then look at each in the browser: one line per finding."""
+    from .check import check_deck
+    from .render import MarpWorker
+
+    tools = Tools(progress, marp=MarpWorker(project.root))
+    try:
+        reports = build_decks(project, deck_paths(project, targets), replace(options, formats=("html",)), tools)
+        findings = [finding for report in reports if report.built
+                    for finding in check_deck(tools.marp, report.built.deck,
+                                              report.built.markdown.with_suffix(".html"))]
+    finally:
+        tools.close()
+    for finding in findings:
+        print(finding)
+    failed = sum(not r.ok for r in reports)
+    print(f"checked {len(reports) - failed} deck{'s' if len(reports) - failed != 1 else ''}: "
+          f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}")
+    return 1 if failed or (options.strict and findings) else 0
 
 
 def status(project: Project, targets: list[str], options: BuildOptions) -> int:

@@ -41,8 +41,8 @@ def templates_for(override_dir: Path) -> Templates:
 
 
 @dataclass(frozen=True)
-class Assets:
-    """Where a deck's generated files go: `folder`, referred to from the Markdown as `prefix`."""
+class FigureFolder:
+    """Where a deck's figures go: `folder`, referred to from the Markdown as `prefix`."""
     folder: Path
     prefix: str
 
@@ -55,9 +55,9 @@ class Assets:
 
 
 class CellFormatter:
-    def __init__(self, templates: Templates, assets: Assets) -> None:
+    def __init__(self, templates: Templates, figures: FigureFolder) -> None:
         self.templates = templates
-        self.assets = assets
+        self.figures = figures
 
     def cell(self, cell: Cell, result: CellResult) -> str:
         opts = cell.options
@@ -85,8 +85,9 @@ class CellFormatter:
             return ""
         content = output.data[kind.mime]
         if kind.extension:
-            src = self.assets.save(kind.to_bytes(content), kind.extension)
-            return self.templates.render(kind.template, src=src, size=image_size(opts))
+            src = self.figures.save(kind.to_bytes(content), kind.extension)
+            return self.templates.render(kind.template, src=src, style=image_style(opts),
+                                         alt=opts.fig_alt, caption=opts.fig_cap)
         if kind.template == "html":
             html = "\n".join(line for line in content.splitlines() if line.strip())
             return self.templates.render(kind.template, html=html)
@@ -110,9 +111,9 @@ def truncate(text: str, max_lines: int | None) -> str:
     return "\n".join(lines[:max_lines] + [f"... ({hidden} more line{'s' if hidden > 1 else ''})"])
 
 
-def image_size(opts: CellOptions) -> str:
+def image_style(opts: CellOptions) -> str:
     parts = [f"width:{opts.width}" if opts.width else "", f"height:{opts.height}" if opts.height else ""]
-    return " ".join(p for p in parts if p)
+    return ";".join(p for p in parts if p)
 
 
 def inject(deck: Deck, formatted: list[str]) -> str:

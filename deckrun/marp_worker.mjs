@@ -1,17 +1,41 @@
-// Keeps the Marp CLI loaded between conversions, for the watcher: a conversion then
-// costs ~0.1 s instead of a Node start-up. One JSON array of CLI arguments per input
-// line; after each conversion, one line "@@deckrun-done <exit code>" (Marp's own
-// messages come before it on the same stream).
+// deckrun's Node side, kept running: Marp conversions with the Marp CLI loaded once (a
+// conversion then costs ~0.1 s instead of a Node start-up), and checks of rendered decks
+// in a browser kept open (checker.mjs).
+//
+// One JSON request per input line:
+//   {"marp": [CLI arguments...]}                      -> {"code": exit code}
+//   {"check": "deck.html", "browser": "/path/to/chrome", "accessibility": true}
+//                                                      -> {"reports": [...]}
+// Messages (Marp's log) come first; the answer is one line "@@deckrun-done <JSON>".
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
+import { dirname } from 'node:path'
 
-const { marpCli } = await import(pathToFileURL(process.argv[2]).href)
+const marpEntry = process.argv[2] // .../node_modules/@marp-team/marp-cli/lib/index.js
+const modules = dirname(dirname(dirname(dirname(marpEntry))))
+const { marpCli } = await import(pathToFileURL(marpEntry).href)
+let checker = null
+
+async function answer(request) {
+  if (request.marp) return { code: await marpCli(request.marp) }
+  if (request.check) {
+    if (!checker) {
+      const { openChecker } = await import('./checker.mjs')
+      checker = await openChecker(modules, request.browser)
+    }
+    return { reports: await checker.check(request.check, { accessibility: request.accessibility }) }
+  }
+  throw new Error(`unknown request: ${JSON.stringify(request)}`)
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
-  let code = 1
+  let result
   try {
-    code = await marpCli(JSON.parse(line))
+    result = await answer(JSON.parse(line))
   } catch (error) {
     console.log(String(error))
+    result = { code: 1, error: String(error) }
   }
-  console.log(`@@deckrun-done ${code}`)
+  console.log(`@@deckrun-done ${JSON.stringify(result)}`)
 }
+if (checker) await checker.close()

@@ -14,6 +14,7 @@ class BuildOptions:
     strict: bool = False  # warnings (e.g. an `error: true` cell that did not raise) fail the deck
     frozen: bool = False  # never execute: every cell must come from the cache
     refresh: tuple[str, ...] = ()  # "all", a deck path, DECK_OR_SNIPPET:LINE or file.py#cell
+    refresh_assets: bool = False  # fetch remote images again even if the asset cache has them
 
     def refreshes(self, deck: Deck, cell: Cell) -> bool:
         return any(target_names(target, deck, cell) for target in self.refresh)

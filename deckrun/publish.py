@@ -23,7 +23,8 @@ from typing import Callable
 from urllib.parse import unquote, urlparse
 
 from .analysis import CodeFacts
-from .builder import BuiltDeck, Tools, build_decks, deck_markdown, metadata, render_outputs
+from .builder import (BuiltDeck, Tools, build_decks, deck_markdown, metadata, render_outputs,
+                      write_rendition)
 from .errors import DeckError, Location, ToolError
 from .files import Stamp, copy_if_changed, write_atomic, write_if_changed
 from .handouts import Paper, check_handout, check_paper, write_handout, write_notes
@@ -31,7 +32,7 @@ from .notebook import Provenance, course_files, make_notebook
 from .options import BuildOptions
 from .project import Project
 from .site_index import SiteEntry, render_index
-from .slides import parse_slides, without_lecturer_content
+from .slides import CSS_URL, parse_slides, without_lecturer_content
 from .sources import MARKER_PATTERN
 
 SITE, LECTURER, ENTRIES = "site", "lecturer", ".publish"
@@ -98,14 +99,13 @@ def publish_deck(project: Project, built: BuiltDeck, options: PublishOptions, to
 
     # Students: the Markdown without lecturer-only slides and notes, rendered into the site.
     student = replace(deck, markdown=without_lecturer_content(deck.markdown))
-    student_markdown = build / f"{deck.name}.student.md"
-    write_if_changed(student_markdown, without_lecturer_content(
-        deck_markdown(student, built.execution.results, project)))
+    rendition = write_rendition(project, deck, without_lecturer_content(
+        deck_markdown(student, built.execution.results, project)), f"{deck.name}.student", tools)
     html, pdf = site / f"{deck.name}.html", site / f"{deck.name}.pdf"
-    render_outputs(project, student_markdown, {"html": html, "pdf": pdf}, tools,
+    render_outputs(project, rendition, {"html": html, "pdf": pdf}, tools,
                    metadata(deck, project), label=" for students")
     _check_nothing_leaked(html)
-    owned = {html, pdf} | _copy_references(student_markdown, build, site)
+    owned = {html, pdf} | _copy_references(rendition.screen, build, site)
     handout = site / f"{deck.name}-handout.pdf"
     if _make(project, handout, (pdf, per_page, paper), lambda: write_handout(pdf, handout, per_page, paper)):
         tools.progress.note(f"  wrote {Location(handout)}: {per_page} slides a page")
@@ -173,18 +173,22 @@ def _check_nothing_leaked(html: Path) -> None:
 
 
 def _copy_references(markdown: Path, source: Path, target: Path) -> set[Path]:
-    """Copy the local files a deck shows (figures, images) from `source` to `target`."""
+    """Copy the local files a deck shows (figures, images, and what the themes load)
+    from `source` to `target`."""
     copied = set()
-    for slide in parse_slides(markdown.read_text(encoding="utf-8")).slides:
-        for reference in slide.references:
-            parsed = urlparse(reference)
-            if parsed.scheme or parsed.netloc or reference.startswith(("/", "#", "data:")):
-                continue
-            relative = Path(unquote(parsed.path))
-            file = (source / relative).resolve()
-            if file.is_file() and file.is_relative_to(source.resolve()):
-                copy_if_changed(file, target / relative)
-                copied.add(target / relative)
+    references = [ref.url for slide in parse_slides(markdown.read_text(encoding="utf-8")).slides
+                  for ref in slide.references]
+    references += [url for css in sorted((source / ".themes").glob("*.css"))
+                   for url in CSS_URL.findall(css.read_text(encoding="utf-8"))]
+    for reference in references:
+        parsed = urlparse(reference)
+        if parsed.scheme or parsed.netloc or reference.startswith(("/", "#", "data:")):
+            continue
+        relative = Path(unquote(parsed.path))
+        file = (source / relative).resolve()
+        if file.is_file() and file.is_relative_to(source.resolve()):
+            copy_if_changed(file, target / relative)
+            copied.add(target / relative)
     return copied
 
 

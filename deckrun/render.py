@@ -108,7 +108,8 @@ def _marp_messages(said: str) -> str:
 
 
 class MarpWorker:
-    """A Node process with the Marp CLI loaded (deckrun/marp_worker.mjs)."""
+    """A Node process with the Marp CLI loaded and, once a check is asked for, a browser
+    open (deckrun/marp_worker.mjs, checker.mjs)."""
 
     DONE = "@@deckrun-done "
 
@@ -119,23 +120,35 @@ class MarpWorker:
             cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1)
 
-    def run(self, arguments: list[str]) -> tuple[int, str]:
+    def _ask(self, request: dict) -> tuple[dict, str]:
         assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(json.dumps(arguments) + "\n")
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         said = []
         for line in self.proc.stdout:
             if line.startswith(self.DONE):
-                return int(line[len(self.DONE):]), "\n".join(said)
+                return json.loads(line[len(self.DONE):]), "\n".join(said)
             if line.strip():
                 said.append(line.rstrip())
         raise ToolError("the Marp worker stopped: " + "\n".join(said))
+
+    def run(self, arguments: list[str]) -> tuple[int, str]:
+        answer, said = self._ask({"marp": arguments})
+        return int(answer.get("code", 1)), said
+
+    def check(self, html: Path, accessibility: bool) -> list[dict]:
+        """What checker.mjs finds in a rendered deck: overflow, alt text, contrast."""
+        answer, said = self._ask({"check": str(html), "browser": str(find_browser()),
+                                  "accessibility": accessibility})
+        if "reports" not in answer:
+            raise ToolError(f"could not check {html.name} in the browser: {answer.get('error') or said}")
+        return answer["reports"]
 
     def close(self) -> None:
         if self.proc.stdin:
             self.proc.stdin.close()
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             kill_tree(self.proc.pid)
 

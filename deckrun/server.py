@@ -1,53 +1,72 @@
 """Serve build/ on 127.0.0.1 with live reload: pages get a small script that listens to
 server-sent events, reloads when its deck was rebuilt (Marp keeps the slide number in
-the URL, so the page stays on its slide) and shows build errors over the last good deck.
+the URL, so the page stays on its slide) and shows build errors (and overflow warnings)
+over the last good deck.
+
+Only this machine's browser may use it: it listens on loopback, answers only requests
+whose Host is localhost, 127.0.0.1 or [::1] with its port (a DNS-rebinding page cannot
+read the decks), serves only files inside build/ (no `..`, no symlink leading out), and
+starts work (a PDF build) only on a POST carrying the token its own pages hold.
 """
 from __future__ import annotations
 
 import html
 import json
 import queue
+import secrets
 import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 EVENTS = "/_deckrun/events"
 PDF = "/_deckrun/pdf/"
+TOKEN_HEADER = "X-Deckrun-Token"
 
 _CLIENT_SCRIPT = """
 <script>
 (() => {
-  const deck = %(deck)s;
-  const box = document.createElement("pre");
-  box.style.cssText = "position:fixed;z-index:99999;top:0;left:0;right:0;margin:0;padding:14px 18px;"
-    + "background:#b3261e;color:#fff;font:15px/1.4 monospace;white-space:pre-wrap;display:none;"
-    + "max-height:60vh;overflow:auto;box-shadow:0 4px 16px rgba(0,0,0,.4)";
-  document.addEventListener("DOMContentLoaded", () => document.body.appendChild(box));
+  const deck = %(deck)s, token = %(token)s;
+  const box = (colour) => {
+    const el = document.createElement("pre");
+    el.style.cssText = "position:fixed;z-index:99999;left:0;right:0;margin:0;padding:14px 18px;"
+      + "background:" + colour + ";color:#fff;font:15px/1.4 monospace;white-space:pre-wrap;display:none;"
+      + "max-height:45vh;overflow:auto;box-shadow:0 4px 16px rgba(0,0,0,.4)";
+    document.addEventListener("DOMContentLoaded", () => document.body.appendChild(el));
+    return el;
+  };
+  const errors = box("#b3261e"), warnings = box("#8a5300");
+  errors.style.top = "0"; warnings.style.bottom = "0";
+  const show = (el, messages) => {
+    const mine = Object.entries(messages).filter(([name]) => name === deck || name === "");
+    el.textContent = mine.map(([, text]) => text).join("\\n\\n");
+    el.style.display = mine.length ? "block" : "none";
+  };
   const source = new EventSource("%(events)s");
   source.addEventListener("reload", (event) => {
     if (JSON.parse(event.data).decks.includes(deck)) location.reload();
   });
-  source.addEventListener("errors", (event) => {
-    const errors = JSON.parse(event.data);
-    const mine = Object.entries(errors).filter(([name]) => name === deck || name === "");
-    box.textContent = mine.map(([, text]) => text).join("\\n\\n");
-    box.style.display = mine.length ? "block" : "none";
-  });
+  source.addEventListener("errors", (event) => show(errors, JSON.parse(event.data)));
+  source.addEventListener("warnings", (event) => show(warnings, JSON.parse(event.data)));
+  window.deckrunPdf = async (name) => {
+    const answer = await fetch("%(pdf)s" + encodeURIComponent(name), {method: "POST", headers: {"%(header)s": token}});
+    if (answer.ok) location.href = answer.url; else alert("No PDF: " + await answer.text());
+  };
 })();
 </script>
 """
 
 
 class PreviewServer:
-    """`publish_reload` and `publish_errors` go to every open page."""
+    """`publish_reload`, `publish_errors` and `publish_warnings` go to every open page."""
 
     def __init__(self, folder: Path, port: int, make_pdf: Callable[[str], Path | None]) -> None:
         self.folder = folder
         self.make_pdf = make_pdf
-        self.errors: dict[str, str] = {}
+        self.token = secrets.token_urlsafe(24)
+        self.messages: dict[str, dict[str, str]] = {"errors": {}, "warnings": {}}
         self._clients: list[queue.Queue] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -56,15 +75,20 @@ class PreviewServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        return f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self.httpd.shutdown()
+        if self._thread.is_alive():
+            self.httpd.shutdown()
         self.httpd.server_close()
 
     def publish_reload(self, decks: list[str]) -> None:
@@ -72,14 +96,33 @@ class PreviewServer:
 
     def publish_errors(self, errors: dict[str, str]) -> None:
         """`errors` maps a deck name ("" for all decks) to its message."""
-        self.errors = dict(errors)
-        self._publish("errors", self.errors)
+        self.messages["errors"] = dict(errors)
+        self._publish("errors", self.messages["errors"])
+
+    def publish_warnings(self, warnings: dict[str, str]) -> None:
+        self.messages["warnings"] = dict(warnings)
+        self._publish("warnings", self.messages["warnings"])
 
     def _publish(self, event: str, data: object) -> None:
         message = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
         with self._lock:
             for client in self._clients:
                 client.put(message)
+
+    def allowed_host(self, host: str | None) -> bool:
+        return host in {f"{name}:{self.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
+
+    def file(self, path: str) -> Path | None:
+        """The file under build/ a URL path names, or None: nothing outside build/, however
+        spelled (`..`, encoded or not) or reached (a symlink leading out)."""
+        parts = [p for p in unquote(path).split("/") if p]
+        if any(p in (".", "..") or "\\" in p or "\0" in p for p in parts):
+            return None
+        root = self.folder.resolve()
+        candidate = (root.joinpath(*parts)).resolve()
+        if candidate != root and not candidate.is_relative_to(root):
+            return None
+        return candidate
 
     def _handler_class(self):
         server = self
@@ -91,17 +134,51 @@ class PreviewServer:
             def log_message(self, *args) -> None:  # the terminal is for build progress
                 pass
 
+            def refuse(self, status: HTTPStatus, why: str) -> None:
+                body = why.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self) -> None:
-                path = unquote(self.path.split("?", 1)[0])
+                if not server.allowed_host(self.headers.get("Host")):
+                    return self.refuse(HTTPStatus.FORBIDDEN, "this preview answers only http://127.0.0.1 and localhost")
+                path = urlsplit(self.path).path
                 if path == EVENTS:
                     return self.events()
-                if path.startswith(PDF):
-                    return self.pdf(path[len(PDF):])
                 if path == "/":
                     return self.index()
-                if path.endswith(".html"):
-                    return self.page(path)
-                return super().do_GET()
+                file = server.file(path)
+                if file is None or not file.is_file():
+                    return self.refuse(HTTPStatus.NOT_FOUND, "not found")
+                if file.suffix == ".html":
+                    return self.page(file)
+                self.path = "/" + "/".join(file.relative_to(server.folder.resolve()).parts)
+                return super().do_HEAD() if self.command == "HEAD" else super().do_GET()
+
+            do_HEAD = do_GET
+
+            def do_POST(self) -> None:
+                if not server.allowed_host(self.headers.get("Host")):
+                    return self.refuse(HTTPStatus.FORBIDDEN, "this preview answers only http://127.0.0.1 and localhost")
+                if self.headers.get(TOKEN_HEADER) != server.token:
+                    return self.refuse(HTTPStatus.FORBIDDEN, "only the preview's own pages can ask for a build")
+                path = urlsplit(self.path).path
+                if not path.startswith(PDF):
+                    return self.refuse(HTTPStatus.NOT_FOUND, "not found")
+                made = server.make_pdf(unquote(path[len(PDF):]))
+                if made is None:
+                    return self.refuse(HTTPStatus.NOT_FOUND, "no PDF for that deck: see the terminal")
+                self.send_response(HTTPStatus.SEE_OTHER)
+                self.send_header("Location", f"/{made.name}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def list_directory(self, path):  # no listings: decks are found from the index
+                self.refuse(HTTPStatus.NOT_FOUND, "not found")
+                return None
 
             def send_body(self, body: bytes, content_type: str) -> None:
                 self.send_response(HTTPStatus.OK)
@@ -109,13 +186,13 @@ class PreviewServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
-            def page(self, path: str) -> None:
-                file = server.folder / path.lstrip("/")
-                if not file.is_file() or server.folder.resolve() not in file.resolve().parents:
-                    return self.send_error(HTTPStatus.NOT_FOUND)
-                script = _CLIENT_SCRIPT % {"deck": json.dumps(file.stem), "events": EVENTS}
+            def page(self, file: Path) -> None:
+                script = _CLIENT_SCRIPT % {"deck": json.dumps(file.stem), "events": EVENTS,
+                                           "token": json.dumps(server.token), "pdf": PDF,
+                                           "header": TOKEN_HEADER}
                 text = file.read_text(encoding="utf-8")
                 at = text.rfind("</body>")
                 text = text[:at] + script + text[at:] if at >= 0 else text + script
@@ -124,18 +201,13 @@ class PreviewServer:
             def index(self) -> None:
                 decks = sorted(p.stem for p in server.folder.glob("*.html"))
                 items = "".join(f'<li><a href="{html.escape(d)}.html">{html.escape(d)}</a> '
-                                f'(<a href="{PDF}{html.escape(d)}">PDF</a>)</li>' for d in decks)
+                                f'(<a href="#" onclick="deckrunPdf({html.escape(json.dumps(d))});return false">'
+                                f'PDF</a>)</li>' for d in decks)
+                script = _CLIENT_SCRIPT % {"deck": '""', "events": EVENTS, "token": json.dumps(server.token),
+                                           "pdf": PDF, "header": TOKEN_HEADER}
                 body = (f"<!doctype html><meta charset=utf-8><title>Decks</title>"
-                        f"<h1>Decks</h1><ul>{items}</ul>")
+                        f"<h1>Decks</h1><ul>{items}</ul>{script}")
                 self.send_body(body.encode(), "text/html; charset=utf-8")
-
-            def pdf(self, deck: str) -> None:
-                made = server.make_pdf(deck)
-                if made is None:
-                    return self.send_error(HTTPStatus.NOT_FOUND, f"no PDF for {deck}: see the terminal")
-                self.send_response(HTTPStatus.SEE_OTHER)
-                self.send_header("Location", f"/{made.name}")
-                self.end_headers()
 
             def events(self) -> None:
                 client: queue.Queue = queue.Queue()
@@ -146,7 +218,8 @@ class PreviewServer:
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Cache-Control", "no-store")
                     self.end_headers()
-                    self.wfile.write(f"event: errors\ndata: {json.dumps(server.errors)}\n\n".encode())
+                    for event, messages in server.messages.items():
+                        self.wfile.write(f"event: {event}\ndata: {json.dumps(messages)}\n\n".encode())
                     self.wfile.flush()
                     while not server._stopping.is_set():
                         try:

@@ -55,6 +55,15 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A file a slide loads, as written (a path or a URL)."""
+    url: str
+    kind: str       # image, background (Markdown `bg`), html (<img>, <video>...), css (url()),
+                    # embed (<iframe>)
+    alt: str = ""   # its alt text (an embed's title), Marp's image keywords left out
+
+
+@dataclass(frozen=True)
 class Slide:
     index: int                       # 0-based
     start: int                       # first line, its separator (`---`) included
@@ -63,7 +72,7 @@ class Slide:
     opening: int                     # the line after its `---` or dividing heading
     directives: dict[str, str]       # local directives in effect (class, paginate, ...)
     comments: tuple[Comment, ...]
-    references: tuple[str, ...] = ()  # images and other files it shows, as written
+    references: tuple[Reference, ...] = ()  # images and other files it shows
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -85,6 +94,7 @@ class SlideMap:
     slides: tuple[Slide, ...]
     globals: dict[str, str] = field(default_factory=dict)
     title: str = ""                  # the first heading's text
+    code_lines: frozenset[int] = frozenset()  # lines inside code blocks
 
 
 @lru_cache(maxsize=64)
@@ -101,7 +111,9 @@ def parse_slides(markdown: str) -> SlideMap:
         global_values.update({k: v for k, v in comment.directives.items() if k in GLOBAL_DIRECTIVES})
     starts = _slide_starts(tokens, body, _heading_levels(global_values.get("headingDivider")))
     slides = _assign(starts, tokens, len(lines), comments, front)
-    return SlideMap(tuple(lines), body, slides, global_values, _first_heading(tokens))
+    code = frozenset(n for t in tokens if t.type in ("fence", "code_block") and t.map
+                     for n in range(t.map[0], t.map[1]))
+    return SlideMap(tuple(lines), body, slides, global_values, _first_heading(tokens), code)
 
 
 # ---------------------------------------------------------------- parsing
@@ -267,28 +279,52 @@ def _assign(starts: list[_Start], tokens: list[Token], total_lines: int,
     return tuple(slides)
 
 
-_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)")
-_HTML_SOURCE = re.compile(r"""\b(?:src|poster|data)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
-_CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""")
+_MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)")
+_HTML_ELEMENT = re.compile(r"<(img|source|video|audio|iframe|embed|object)\b([^>]*)>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""\b([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""")
+_IMAGE_KEYWORD = re.compile(
+    r"^(bg|fit|contain|cover|auto|vertical|\d+(\.\d+)?%|(w|h|width|height):\S+|(left|right)(:\S+)?|"
+    r"(blur|brightness|contrast|drop-shadow|grayscale|hue-rotate|invert|opacity|saturate|sepia)(:\S*)?)$")
 
 
-def _references(tokens: list[Token], directives: dict[str, str]) -> tuple[str, ...]:
+def marp_alt(alt: str) -> str:
+    """An image's alt text without Marp's keywords (`bg right:40% fit`, `width:300px`)."""
+    return " ".join(word for word in alt.split() if not _IMAGE_KEYWORD.match(word))
+
+
+def _html_references(html: str) -> list[Reference]:
+    found = []
+    for element in _HTML_ELEMENT.finditer(html):
+        tag = element.group(1).lower()
+        attributes = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+                      for m in _ATTRIBUTE.finditer(element.group(2))}
+        alt = attributes.get("alt") or attributes.get("title") or ""
+        for name in ("src", "poster", "data"):
+            if attributes.get(name):
+                found.append(Reference(attributes[name], "embed" if tag == "iframe" else "html", alt))
+    return found + [Reference(url, "css") for url in CSS_URL.findall(html)]
+
+
+def _references(tokens: list[Token], directives: dict[str, str]) -> tuple[Reference, ...]:
     """What a slide loads: Markdown images (`bg` ones too), `src` in HTML, `url()` in
     styles, and images in its header and footer. Code is not looked into."""
-    found: list[str] = []
+    found: list[Reference] = []
     for token in tokens:
         if token.type in ("html_block", "html_inline"):
-            found += _HTML_SOURCE.findall(token.content) + _CSS_URL.findall(token.content)
+            found += _html_references(token.content)
         for child in token.children or ():
             if child.type == "image":
-                found.append(str(child.attrs.get("src", "")))
+                kind = "background" if "bg" in child.content.split() else "image"
+                found.append(Reference(str(child.attrs.get("src", "")), kind, marp_alt(child.content)))
             elif child.type == "html_inline":
-                found += _HTML_SOURCE.findall(child.content) + _CSS_URL.findall(child.content)
+                found += _html_references(child.content)
     for key in ("header", "footer"):
-        found += _MARKDOWN_IMAGE.findall(directives.get(key, "")) + \
-            _HTML_SOURCE.findall(directives.get(key, ""))
-    found += _CSS_URL.findall(directives.get("backgroundImage", ""))
-    return tuple(dict.fromkeys(ref for ref in found if ref))
+        text = directives.get(key, "")
+        found += [Reference(url, "image", marp_alt(alt)) for alt, url in _MARKDOWN_IMAGE.findall(text)]
+        found += _html_references(text)
+    found += [Reference(url, "css") for url in CSS_URL.findall(directives.get("backgroundImage", ""))]
+    return tuple(dict.fromkeys(ref for ref in found if ref.url))
 
 
 def _first_heading(tokens: list[Token]) -> str:

@@ -1,5 +1,11 @@
 """`build.py watch`: build, serve build/ with live reload, rebuild what each save affects.
 
+Three parts, wired by `watch()` at the bottom (as marp-cli's watcher is):
+  SourceWatcher   file events under the course -> changed paths, in an inbox
+  PreviewBuilder  builds decks with warm kernels and a loaded Marp CLI; remembers what
+                  each deck depends on and which are in error; reports through callbacks
+  PreviewServer   (server.py) serves build/, pushes reloads, errors and warnings to pages
+
 Kernels stay warm between rebuilds (a changed cell reruns in the kernel that already
 holds the earlier cells' state and the imported libraries); prose edits run no code.
 Mistakes never stop the watcher: the page shows the error over the last good deck.
@@ -14,17 +20,18 @@ import sys
 import threading
 import time
 import webbrowser
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable, Iterable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .builder import DeckReport, Tools, build_decks
-from .options import BuildOptions
 from .cache import FREEZE_DIR
-from .errors import DeckError, Location
+from .errors import DeckError, Location, ToolError
 from .execute import KernelDied, KernelPool
+from .options import BuildOptions
 from .progress import Progress
 from .project import COURSE_FILE, Project, load_project
 from .render import MarpWorker, kill_tree
@@ -32,11 +39,24 @@ from .server import PreviewServer
 
 DEBOUNCE = 0.15  # seconds of quiet after a save before rebuilding (editors write in bursts)
 _IGNORED_PARTS = {"build", FREEZE_DIR, ".git", ".venv", "node_modules", "__pycache__", ".pytest_cache"}
+QUIT, RESTART = "quit", "restart"
 
 
-class _Changes(FileSystemEventHandler):
+class SourceWatcher(FileSystemEventHandler):
+    """File events under the course become changed paths in `inbox` (build output,
+    virtual environments, editors' temporary files are ignored)."""
+
     def __init__(self, root: Path, inbox: queue.Queue) -> None:
         self.root, self.inbox = root, inbox
+        self.observer = Observer()
+        self._watched: dict[Path, bool] = {}  # folder -> recursive
+
+    def watch(self, folders: Iterable[Path], recursive: bool) -> None:
+        for folder in folders:
+            if folder.is_dir() and folder not in self._watched and not any(
+                    folder.is_relative_to(w) for w, deep in self._watched.items() if deep):
+                self.observer.schedule(self, str(folder), recursive=recursive)
+                self._watched[folder] = recursive
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write"):
@@ -55,115 +75,66 @@ class _Changes(FileSystemEventHandler):
             name.startswith(".") or name.endswith(("~", ".swp", ".tmp", ".part")))
 
 
-class Watcher:
-    def __init__(self, project: Project, targets: list[Path], options: BuildOptions,
-                 port: int, open_browser: bool) -> None:
-        self.project = project
-        self.targets = targets  # empty: every deck in slides/, including new ones
-        self.options = options
-        self.inbox: queue.Queue = queue.Queue()
-        self.depends_on: dict[Path, set[Path]] = {}
-        self.errors: dict[str, str] = {}
-        self.lock = threading.Lock()  # one build at a time (saves and PDF requests)
-        self.server = PreviewServer(project.build_dir, port, self.make_pdf)  # may fail: port taken
-        self.tools = Tools(Progress(), KernelPool(keep_warm=True), MarpWorker(project.root))
-        self.open_browser = open_browser
-        self.observer = Observer()
-        self._handler = _Changes(project.root, self.inbox)
-        self._watched: dict[Path, bool] = {}
+def next_batch(inbox: queue.Queue) -> set[Path] | str:
+    """The next save (a burst of events, gathered until DEBOUNCE of quiet), or a command."""
+    batch = {inbox.get()}
+    while True:
+        try:
+            batch.add(inbox.get(timeout=DEBOUNCE))
+        except queue.Empty:
+            break
+    for command in (QUIT, RESTART):
+        if command in batch:
+            return command
+    return {item for item in batch if isinstance(item, Path)}
+
+
+def affected_decks(project: Project, decks: list[Path], depends_on: dict[Path, set[Path]],
+                   in_error: set[Path], changed: set[Path]) -> list[Path]:
+    """The decks a set of changed files can change: those that use one of the files, and
+    all of them for course.yaml, a theme, a template or an image under slides/. A deck in
+    error may not know what it depends on (a broken partial): it is always retried."""
+    def shared(path: Path) -> bool:
+        return path == project.root / COURSE_FILE or any(
+            path.is_relative_to(folder) for folder in (project.themes_dir, project.templates_dir)) \
+            or (path.is_relative_to(project.slides_dir) and path.suffix != ".md")
+
+    if any(shared(path) for path in changed):
+        return decks
+    return [deck for deck in decks if deck in in_error or depends_on.get(deck, {deck}) & changed]
+
+
+@dataclass
+class PreviewBuilder:
+    """Builds decks for the preview and reports through callbacks: `on_built` (names of
+    the decks rebuilt), `on_errors` and `on_warnings` (deck name, "" for all -> text)."""
+    project: Project
+    targets: list[Path]          # empty: every deck in slides/, including new ones
+    options: BuildOptions
+    tools: Tools
+    on_built: Callable[[list[str]], None]
+    on_errors: Callable[[dict[str, str]], None]
+    on_warnings: Callable[[dict[str, str]], None]
+    depends_on: dict[Path, set[Path]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # saves and PDF requests
 
     def decks(self) -> list[Path]:
         return self.targets or self.project.decks()
 
-    def watch_folders(self) -> None:
-        """The course's source folders, the root (course.yaml), and the folders of files
-        that cells read; never build/, .venv or node_modules (far too many files)."""
+    def folders(self) -> tuple[list[Path], list[Path]]:
+        """What to watch: the course's source folders (recursively), and the root
+        (course.yaml) and the folders of files cells read (not recursively)."""
         project = self.project
-        recursive = [project.slides_dir, project.snippets_dir, project.themes_dir,
-                     project.templates_dir, project.root / "data"]
+        deep = [project.slides_dir, project.snippets_dir, project.themes_dir,
+                project.templates_dir, project.root / "data"]
         flat = {project.root} | {p.parent for deps in self.depends_on.values() for p in deps}
-        for folder, deep in [(f, True) for f in recursive] + [(f, False) for f in sorted(flat)]:
-            if folder.is_dir() and folder not in self._watched and not any(
-                    folder.is_relative_to(w) for w, d in self._watched.items() if d):
-                self.observer.schedule(self._handler, str(folder), recursive=deep)
-                self._watched[folder] = deep
-
-    def run(self) -> int:
-        # Ctrl-C and kill (SIGTERM) both stop cleanly, even when started in the background
-        # (where a shell sets SIGINT to be ignored).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        try:
-            self.project.build_dir.mkdir(parents=True, exist_ok=True)
-            self.rebuild(self.decks())
-            self.options = replace(self.options, refresh=())  # --refresh: the first build only
-            self.watch_folders()
-            self.observer.start()
-            self.server.start()
-            print(f"Serving {Location(self.project.build_dir)} at {self.server.url}  "
-                  "(r + Enter: restart kernels, q + Enter or Ctrl-C: quit)", flush=True)
-            if self.open_browser:
-                webbrowser.open(self.server.url)
-            threading.Thread(target=self._read_commands, daemon=True).start()
-            self._loop()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.observer.stop()
-            self.server.stop()
-            self.tools.close()
-            kill_tree_children()
-            self.observer.join(timeout=5)
-            print("stopped", flush=True)
-        return 0
-
-    def _loop(self) -> None:
-        while True:
-            item = self.inbox.get()
-            if item == "quit":
-                return
-            changed = {item}
-            while True:  # debounce: gather the burst of events one save makes
-                try:
-                    changed.add(self.inbox.get(timeout=DEBOUNCE))
-                except queue.Empty:
-                    break
-            if "quit" in changed:
-                return
-            if "restart" in changed:
-                self.tools.kernels.shutdown()
-                print("kernels restarted", flush=True)
-                self.rebuild(self.decks())
-                continue
-            affected = self.affected({c for c in changed if isinstance(c, Path)})
-            if affected:
-                self.rebuild(affected)
-                self.watch_folders()  # a cell may declare new inputs
-
-    def _read_commands(self) -> None:
-        for line in sys.stdin:
-            command = line.strip().lower()
-            if command in ("r", "restart"):
-                self.inbox.put("restart")
-            elif command in ("q", "quit", "exit"):
-                self.inbox.put("quit")
-                return
+        return deep, sorted(flat)
 
     def affected(self, changed: set[Path]) -> list[Path]:
-        """The decks a set of changed files can change: those that use a file, and all of
-        them for course.yaml, a theme, a template or an image under slides/."""
-        project = self.project
-
-        def shared(path: Path) -> bool:
-            return path == project.root / COURSE_FILE or any(
-                path.is_relative_to(folder) for folder in (project.themes_dir, project.templates_dir)) \
-                or (path.is_relative_to(project.slides_dir) and path.suffix != ".md")
-
-        if any(shared(path) for path in changed):
-            return self.decks()
-        # A deck in error may not know what it depends on (a broken partial): retry it.
-        return [deck for deck in self.decks()
-                if deck.stem in self.errors or self.depends_on.get(deck, {deck}) & changed]
+        in_error = {deck for deck in self.decks() if deck.stem in self.errors}
+        return affected_decks(self.project, self.decks(), self.depends_on, in_error, changed)
 
     def rebuild(self, decks: list[Path]) -> list[DeckReport]:
         with self.lock:
@@ -177,9 +148,10 @@ class Watcher:
                         self.project, died, self.options, self.tools)
             except DeckError as exc:  # e.g. course.yaml became invalid
                 self.errors[""] = str(exc)
-                self.server.publish_errors(self.errors)
+                self.on_errors(self.errors)
                 self.tools.progress.failed(self.project.root, exc)
                 return []
+            self.options = replace(self.options, refresh=())  # --refresh: the first build only
             self.errors.pop("", None)
             for report in reports:
                 self.depends_on[report.deck] = report.depends_on | {report.deck}
@@ -187,14 +159,43 @@ class Watcher:
                     self.errors.pop(report.deck.stem, None)
                 else:
                     self.errors[report.deck.stem] = f"{report.error}"
-            self.server.publish_errors(self.errors)
-            rebuilt = [r.deck.stem for r in reports if r.ok]
+            self.on_errors(self.errors)
+            rebuilt = [r for r in reports if r.ok]
             if rebuilt:
-                self.server.publish_reload(rebuilt)
-            print(f"rebuilt {', '.join(rebuilt) or 'nothing'} in {time.monotonic() - started:.2f}s"
+                self.on_built([r.deck.stem for r in rebuilt])
+            print(f"rebuilt {', '.join(r.deck.stem for r in rebuilt) or 'nothing'} in "
+                  f"{time.monotonic() - started:.2f}s"
                   + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""),
                   flush=True)
+            self._check(rebuilt)
             return reports
+
+    def _check(self, reports: list[DeckReport]) -> None:
+        """After the pages have their reload: the slides that overflow, for the overlay
+        (the browser stays open, so this is quick, and it delays no reload)."""
+        from .check import check_deck
+
+        for report in reports:
+            if report.built is None or self.tools.marp is None:
+                continue
+            try:
+                findings = check_deck(self.tools.marp, report.built.deck,
+                                      self.project.build_dir / f"{report.deck.stem}.html", accessibility=False)
+            except ToolError as exc:
+                findings, self.warnings[report.deck.stem] = [], f"could not check the slides: {exc}"
+            lines = [str(f) for f in findings] + report.warnings
+            if lines:
+                self.warnings[report.deck.stem] = "\n".join(lines)
+                for finding in findings:
+                    self.tools.progress.warn(str(finding))
+            else:
+                self.warnings.pop(report.deck.stem, None)
+        self.on_warnings(self.warnings)
+
+    def restart_kernels(self) -> None:
+        self.tools.kernels.shutdown()
+        print("kernels restarted", flush=True)
+        self.rebuild(self.decks())
 
     def make_pdf(self, deck_name: str) -> Path | None:
         """Build one deck's PDF on request from the page (its cells come from the cache)."""
@@ -202,10 +203,19 @@ class Watcher:
         if deck is None:
             return None
         with self.lock:
-            reports = build_decks(self.project, [deck], replace(self.options, formats=("pdf",)),
-                                  self.tools)
+            reports = build_decks(self.project, [deck], replace(self.options, formats=("pdf",)), self.tools)
         pdf = self.project.build_dir / f"{deck_name}.pdf"
         return pdf if reports and reports[0].ok and pdf.exists() else None
+
+
+def read_commands(inbox: queue.Queue) -> None:
+    for line in sys.stdin:
+        command = line.strip().lower()
+        if command in ("r", "restart"):
+            inbox.put(RESTART)
+        elif command in ("q", "quit", "exit"):
+            inbox.put(QUIT)
+            return
 
 
 def kill_tree_children() -> None:
@@ -218,9 +228,47 @@ def kill_tree_children() -> None:
 
 def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open_browser: bool) -> int:
     project = load_project(root)
-    paths = [Path(t).resolve() for t in targets]
+    inbox: queue.Queue = queue.Queue()
+    tools = Tools(Progress(), KernelPool(keep_warm=True), MarpWorker(project.root))
+    builder: PreviewBuilder
     try:
-        watcher = Watcher(project, paths, options, port, open_browser)
+        server = PreviewServer(project.build_dir, port, lambda name: builder.make_pdf(name))
     except OSError as exc:
+        tools.close()
         raise DeckError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (choose another with --port)") from None
-    return watcher.run()
+    builder = PreviewBuilder(project, [Path(t).resolve() for t in targets], options, tools,
+                             server.publish_reload, server.publish_errors, server.publish_warnings)
+    sources = SourceWatcher(project.root, inbox)
+    # Ctrl-C and kill (SIGTERM) both stop cleanly, even when started in the background
+    # (where a shell sets SIGINT to be ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        project.build_dir.mkdir(parents=True, exist_ok=True)
+        builder.rebuild(builder.decks())
+        deep, flat = builder.folders()
+        sources.watch(deep, recursive=True)
+        sources.watch(flat, recursive=False)
+        sources.observer.start()
+        server.start()
+        print(f"Serving {Location(project.build_dir)} at {server.url}  "
+              "(r + Enter: restart kernels, q + Enter or Ctrl-C: quit)", flush=True)
+        if open_browser:
+            webbrowser.open(server.url)
+        threading.Thread(target=read_commands, args=(inbox,), daemon=True).start()
+        while (batch := next_batch(inbox)) != QUIT:
+            if batch == RESTART:
+                builder.restart_kernels()
+            elif decks := builder.affected(batch):
+                builder.rebuild(decks)
+                sources.watch(builder.folders()[1], recursive=False)  # a cell may read new files
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sources.observer.stop()
+        server.stop()
+        tools.close()
+        kill_tree_children()
+        sources.observer.join(timeout=5)
+        print("stopped", flush=True)
+    return 0

@@ -83,7 +83,7 @@ def test_attention_figures_come_from_the_model(course):
     root, _ = course
     markdown = (root / "build" / "session-12.md").read_text()
     assert "6 layers, each (1, 12, 16, 16)" in markdown
-    figures = re.findall(r"\((session-12_files/[0-9a-f]{16}\.png)\)", markdown)
+    figures = re.findall(r'<img src="(session-12_files/[0-9a-f]{16}\.png)"', markdown)
     assert len(figures) == 4  # one head, all heads, average, confusion matrix
     pages = PdfReader(root / "build" / "session-12.pdf").pages
     assert sum(len(page.images) for page in pages) >= 4

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from deckrun.cells import Cell, CellOptions
 from deckrun.errors import Location
-from deckrun.formatting import (Assets, CellFormatter, Templates, fence_for, inject, truncate)
+from deckrun.formatting import (CellFormatter, FigureFolder, Templates, fence_for, inject, truncate)
 from deckrun.outputs import CellResult, Rich, Stream
 from deckrun.sources import MARKER, Deck
 
@@ -10,7 +10,7 @@ WHERE = Location(Path("slides/x.md"), 3)
 
 
 def formatter(tmp_path: Path, templates: Path | None = None) -> CellFormatter:
-    return CellFormatter(Templates(templates), Assets(tmp_path / "x_files", "x_files"))
+    return CellFormatter(Templates(templates), FigureFolder(tmp_path / "x_files", "x_files"))
 
 
 def test_fence_is_longer_than_backticks_inside():
@@ -34,11 +34,13 @@ def test_cell_below_and_only(tmp_path):
 def test_figure_is_saved_with_a_content_hash(tmp_path):
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
     result = CellResult((Rich({"image/png": png, "text/plain": "<Figure>"}),))
-    cell = Cell("plot()", CellOptions(echo=False, width="300px"), WHERE, WHERE)
+    cell = Cell("plot()", CellOptions(echo=False, width="300px", fig_alt='Bars "a" to c', fig_cap="Counts"),
+                WHERE, WHERE)
     text = formatter(tmp_path).cell(cell, result)
     saved = list((tmp_path / "x_files").iterdir())
     assert len(saved) == 1 and saved[0].read_bytes().startswith(b"\x89PNG")
-    assert text == f"![width:300px](x_files/{saved[0].name})"
+    assert text == (f'<figure class="cell-figure">\n<img src="x_files/{saved[0].name}" '
+                    'alt="Bars &#34;a&#34; to c" style="width:300px">\n<figcaption>Counts</figcaption>\n</figure>')
 
 
 def test_project_templates_override_the_defaults(tmp_path):

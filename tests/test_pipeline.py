@@ -34,7 +34,7 @@ def test_markdown_holds_the_real_outputs(built_course):
     assert "```error\nZeroDivisionError: division by zero\n```" in md
     columns = md[md.index('<div class="cell columns">'):]
     assert columns.index("squares = [n * n") < columns.index("[0, 1, 4, 9, 16]") < columns.index("</div>\n</div>")
-    figure = re.search(r"!\[width:500px\]\((main_files/[0-9a-f]{16}\.png)\)", md)
+    figure = re.search(r'<img src="(main_files/[0-9a-f]{16}\.png)" alt="Three bars" style="width:500px">', md)
     assert figure and (root / "build" / figure.group(1)).read_bytes().startswith(b"\x89PNG")
 
 
@@ -43,7 +43,7 @@ def test_options_and_rich_outputs(built_course):
     md = (root / "build" / "options.md").read_text()
     assert "```output\nonly the output shows\n```" in md and 'print("only the output' not in md
     assert 'print("this output is hidden")' in md and "```output\nthis output is hidden" not in md
-    svg = re.search(r"\((options_files/[0-9a-f]{16}\.svg)\)", md)
+    svg = re.search(r'src="(options_files/[0-9a-f]{16}\.svg)"', md)
     assert svg and b"<svg" in (root / "build" / svg.group(1)).read_bytes()
     assert "**bold from the kernel**" in md
     assert '<div class="cell-output-html">\n<table><tr><th>token</th>' in md

@@ -73,9 +73,12 @@ def test_slides_classes_and_notes_are_marps(tmp_path):
 
 def test_references_are_what_slides_load():
     deck = parse_slides(TRICKY.replace("paginate: true", "paginate: true\nfooter: '![logo](logo.svg)'"))
-    assert deck.slides[4].references == ("pic.png", "logo.svg")
-    assert set(deck.slides[5].references) == {"bg.jpg", "https://example.org/x.png", "logo.svg"}
+    assert [(r.url, r.alt) for r in deck.slides[4].references] == [("pic.png", "w"), ("logo.svg", "logo")]
+    assert {r.url for r in deck.slides[5].references} == {"bg.jpg", "https://example.org/x.png", "logo.svg"}
     assert "not a comment" not in str(deck.slides[3].references)
+    iframe = parse_slides('<iframe src="https://v.example/embed/1" title="A talk"></iframe>\n\n![bg right:40% A cat](c.png)\n')
+    assert [(r.url, r.kind, r.alt) for r in iframe.slides[0].references] == [
+        ("https://v.example/embed/1", "embed", "A talk"), ("c.png", "background", "A cat")]
 
 
 def test_students_get_no_lecturer_slide_and_no_note(tmp_path):

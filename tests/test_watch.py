@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -66,14 +67,15 @@ class Watching:
                 elif line.startswith("data: ") and event:
                     self.events.put((event, json.loads(line[6:])))
 
-    def expect(self, kind: str, timeout: float = 120) -> dict:
+    def expect(self, kind: str, timeout: float = 120, until=lambda data: True) -> dict:
+        """The next event of `kind` (for which `until` holds)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 event, data = self.events.get(timeout=1)
             except queue.Empty:
                 continue
-            if event == kind:
+            if event == kind and until(data):
                 return data
         raise AssertionError(f"no '{kind}' event; watcher said:\n" + "\n".join(self.output[-30:]))
 
@@ -163,6 +165,15 @@ def test_a_broken_partial_is_retried_when_fixed(watching):
     assert "Any questions?" in watching.get("main.html")
 
 
+def test_an_overflowing_slide_is_shown_as_a_warning(watching):
+    bullets = "\n".join(f"- point {n}" for n in range(40))
+    watching.edit("slides/second.md", "# Second deck", f"# Second deck\n\n{bullets}")
+    warnings = watching.expect("warnings", until=lambda data: "second" in data)
+    assert re.search(r"slides/second.md slide 1 \(line \d+\): list overflows by \d+px", warnings["second"])
+    watching.edit("slides/second.md", f"# Second deck\n\n{bullets}", "# Second deck")
+    watching.expect("warnings", until=lambda data: "second" not in data)
+
+
 def test_a_dead_kernel_is_restarted_and_the_deck_rebuilt(watching):
     watching.edit("slides/second.md", "print(sum(range(10)))",
                   'import os\nif not os.path.exists("died"):\n    open("died", "w").close()\n'
@@ -173,9 +184,15 @@ def test_a_dead_kernel_is_restarted_and_the_deck_rebuilt(watching):
 
 
 def test_a_pdf_on_request_from_the_page(watching):
-    with urllib.request.urlopen(watching.url + "_deckrun/pdf/second") as response:
+    token = re.search(r'token = "([^"]+)"', watching.get("second.html")).group(1)
+    request = urllib.request.Request(watching.url + "_deckrun/pdf/second", method="POST",
+                                     headers={"X-Deckrun-Token": token})
+    with urllib.request.urlopen(request) as response:
         assert response.url.endswith("/second.pdf")
         assert response.read().startswith(b"%PDF-")
+    with pytest.raises(urllib.error.HTTPError) as refused:  # a GET any page could send starts nothing
+        urllib.request.urlopen(watching.url + "_deckrun/pdf/second")
+    assert refused.value.code == 404
 
 
 def test_stopping_leaves_no_process_behind(watching):
@@ -186,3 +203,24 @@ def test_stopping_leaves_no_process_behind(watching):
     time.sleep(0.5)
     assert [p.pid for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     assert "stopped" in "\n".join(watching.output)
+
+
+def test_which_decks_a_save_affects(tmp_path):
+    from deckrun.project import Project
+    from deckrun.watch import affected_decks
+
+    project = Project(tmp_path)
+    a, b = project.slides_dir / "a.md", project.slides_dir / "b.md"
+    helper = project.snippets_dir / "helper.py"
+    depends = {a: {a, helper}, b: {b}}
+
+    def affected(*changed: Path, in_error: set[Path] = set()) -> list[Path]:
+        return affected_decks(project, [a, b], depends, in_error, set(changed))
+
+    assert affected(helper) == [a]
+    assert affected(b) == [b]
+    assert affected(project.root / "data" / "other.csv") == []
+    assert affected(project.root / "data" / "other.csv", in_error={b}) == [b]  # retried on every save
+    for shared in (project.root / "course.yaml", project.themes_dir / "t.css",
+                   project.templates_dir / "stream.md.j2", project.slides_dir / "images" / "logo.svg"):
+        assert affected(shared) == [a, b]

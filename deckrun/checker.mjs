@@ -1,0 +1,99 @@
+// Looks at rendered decks in headless Chromium (the browser Marp uses) and reports, per
+// slide, content that overflows the slide box, images without alt text and text whose
+// contrast is below WCAG AA (axe-core's color-contrast rule).
+//
+// Used by marp_worker.mjs: `openChecker(modules, browserPath)` launches one browser;
+// `checker.check(htmlFile, {accessibility})` returns [{slide, kind, what, detail, pixels}].
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+
+// What each element is called in a report. Marp Core's browser script turns code blocks
+// and fitted headings into its own elements (marp-pre, marp-h1...).
+const NAMES = {
+  P: 'paragraph', UL: 'list', OL: 'list', PRE: 'code block', 'MARP-PRE': 'code block',
+  TABLE: 'table', IMG: 'image', FIGURE: 'image', BLOCKQUOTE: 'quote', IFRAME: 'embed',
+  VIDEO: 'video', DIV: 'block',
+  ...Object.fromEntries([1, 2, 3, 4, 5, 6].flatMap(n => [[`H${n}`, 'heading'], [`MARP-H${n}`, 'heading']])),
+}
+
+// Runs in the page: every element of every slide measured against its slide's box, and
+// against its own box (content clipped by overflow: hidden/auto is overflow too).
+function measure(names) {
+  const reports = []
+  const isOutput = el => el.matches(':is(pre, marp-pre):has(> code.language-output, > code.language-stderr, > code.language-error), .cell-output-html, .cell-error')
+  for (const section of document.querySelectorAll('section[id]')) {
+    const layer = section.dataset.marpitAdvancedBackground
+    if (layer === 'background' || layer === 'pseudo') continue
+    const box = section.getBoundingClientRect()
+    const scale = box.width / section.offsetWidth || 1
+    const crossing = []
+    for (const el of section.querySelectorAll(Object.keys(names).map(n => n.toLowerCase()).join(','))) {
+      if (el.closest('header, footer') || el.matches('div.columns, div.cell, div.cell-code, div.cell-outputs')) continue
+      const rect = el.getBoundingClientRect()
+      if (rect.width === 0 && rect.height === 0) continue
+      const outside = Math.max((rect.bottom - box.bottom) / scale, (rect.right - box.right) / scale)
+      const style = getComputedStyle(el)
+      const clips = /(hidden|auto|scroll|clip)/.test(style.overflowX + style.overflowY)
+      const inside = clips ? Math.max(el.scrollHeight - el.clientHeight, el.scrollWidth - el.clientWidth) : 0
+      const pixels = Math.round(Math.max(outside, inside))
+      if (pixels > 1) crossing.push({ el, pixels })
+    }
+    // Named: the first element (in reading order) that runs out of room, the innermost
+    // one; the size: how far the slide's content goes past its box.
+    const first = crossing.find(c => !crossing.some(d => d !== c && c.el.contains(d.el)))
+    if (first) {
+      reports.push({ slide: Number(section.id), kind: 'overflow', what: isOutput(first.el) ? 'output' : names[first.el.tagName],
+                     pixels: Math.max(...crossing.map(c => c.pixels)) })
+    }
+    for (const img of section.querySelectorAll('img')) {
+      if (img.closest('header, footer') || (img.getAttribute('alt') || '').trim()) continue
+      const figure = img.closest('figure.cell-figure')
+      reports.push({ slide: Number(section.id), kind: 'alt', what: figure ? 'figure' : 'image',
+                     detail: (img.getAttribute('src') || '').split('/').pop() })
+    }
+  }
+  return reports
+}
+
+async function contrast(page, axeSource) {
+  await page.addScriptTag({ content: axeSource })
+  const found = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'rule', values: ['color-contrast'] } })
+    return result.violations.flatMap(v => v.nodes.map(node => {
+      const el = document.querySelector(node.target[0])
+      const section = el && el.closest('section[id]')
+      const data = (node.any[0] || {}).data || {}
+      return { slide: section ? Number(section.id) : 0, kind: 'contrast', what: el ? el.tagName.toLowerCase() : 'text',
+               detail: `${data.fgColor} on ${data.bgColor}: ${data.contrastRatio}:1, AA needs ${data.expectedContrastRatio}`,
+               text: el ? el.textContent.trim().slice(0, 40) : '' }
+    }))
+  })
+  return found.filter(r => r.slide > 0)
+}
+
+export async function openChecker(modules, browserPath) {
+  const require = createRequire(pathToFileURL(`${modules}/`).href)
+  const puppeteer = require('puppeteer-core')
+  const axeSource = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8')
+  const browser = await puppeteer.launch({
+    executablePath: browserPath, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--no-first-run', '--disable-quic'],
+  })
+  return {
+    async check(file, { accessibility = true } = {}) {
+      const page = await browser.newPage()
+      try {
+        await page.setViewport({ width: 1280, height: 720 })
+        await page.emulateMediaType('print') // every slide laid out, as in the PDF
+        await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 30000 })
+        const reports = await page.evaluate(measure, NAMES)
+        return accessibility ? reports.concat(await contrast(page, axeSource)) : reports
+      } finally {
+        await page.close()
+      }
+    },
+    close: () => browser.close(),
+  }
+}

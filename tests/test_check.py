@@ -1,0 +1,93 @@
+"""`build.py check`: the rendered decks looked at in Chromium (overflow, alt text,
+contrast), and which line each slide starts on."""
+from __future__ import annotations
+
+import re
+
+from conftest import run_build
+from deckrun.check import slide_locations
+from deckrun.project import load_project
+from deckrun.sources import load_deck
+
+BULLETS = "\n".join(f"- point number {n}" for n in range(40))
+DECK = f"""---
+marp: true
+theme: nmt-theme
+paginate: true
+---
+
+# A slide that fits
+
+Short.
+
+---
+
+## Forty bullets
+
+{BULLETS}
+
+---
+
+## Seventy lines of output
+
+```python run
+for n in range(70):
+    print("line", n)
+```
+
+---
+
+## Also fits
+
+```python run
+print("short")
+```
+"""
+
+
+def test_exactly_the_overflowing_slides_are_reported(course):
+    for old in (course / "slides").glob("*.md"):
+        old.unlink()
+    (course / "slides" / "long.md").write_text(DECK)
+    proc = run_build(course, "check")
+    assert proc.returncode == 0, proc.stderr
+    findings = [line for line in proc.stdout.splitlines() if re.match(r"slides/\S+ slide \d+ ", line)]
+    lines = DECK.splitlines()
+    second, third = lines.index("## Forty bullets") - 1, lines.index("## Seventy lines of output") - 1
+    assert len(findings) == 2, proc.stdout
+    assert re.fullmatch(rf"slides/long.md slide 2 \(line {second}\): list overflows by \d+px", findings[0])
+    assert re.fullmatch(rf"slides/long.md slide 3 \(line {third}\): output overflows by \d+px", findings[1])
+    assert "checked 1 deck: 2 findings" in proc.stdout
+    assert run_build(course, "check", "--strict").returncode == 1
+
+
+def test_images_without_alt_text_and_low_contrast_are_reported(course):
+    for old in (course / "slides").glob("*.md"):
+        old.unlink()
+    (course / "slides" / "images").mkdir()
+    (course / "slides" / "images" / "dot.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><circle cx="20" cy="20" r="18"/></svg>')
+    (course / "slides" / "a11y.md").write_text(
+        "---\nmarp: true\ntheme: nmt-theme\n---\n\n# Pictures\n\n<img src=\"images/dot.svg\">\n\n"
+        "```python run\n#| echo: false\n#| height: 300\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);\n```\n\n---\n\n"
+        "# Faint\n\n<p style=\"color: #c8c8c8\">Hard to read on white</p>\n")
+    proc = run_build(course, "check")
+    findings = [line for line in proc.stdout.splitlines() if re.match(r"slides/\S+ slide \d+ ", line)]
+    assert "slides/a11y.md slide 1 (line 6): image without alt text: dot.svg" in findings
+    assert any(f.startswith("slides/a11y.md slide 1 (line 6): figure without alt text") and "fig-alt" in f
+               for f in findings)
+    assert any(f.startswith("slides/a11y.md slide 2 (line 17): text contrast below WCAG AA (#c8c8c8 on #ffffff")
+               and "Hard to read" in f for f in findings), findings
+    assert len(findings) == 3
+
+
+def test_slides_are_traced_to_the_lines_they_start_on(tmp_path):
+    (tmp_path / "slides" / "partials").mkdir(parents=True)
+    (tmp_path / "slides" / "partials" / "end.md").write_text("---\n\n# Questions?\n")
+    (tmp_path / "slides" / "deck.md").write_text(
+        "---\nmarp: true\n---\n\n# {{ 'Title' }}\n\n---\n\n{% for n in [1, 2] %}\nItem {{ n }}\n{% endfor %}\n\n"
+        "---\n\n## Last own slide\n\n{% include 'partials/end.md' %}\n")
+    project = load_project(tmp_path)
+    deck = load_deck(tmp_path / "slides" / "deck.md", project)
+    located = [(where.path.name, where.line) for where in slide_locations(deck)]
+    assert located == [("deck.md", 5), ("deck.md", 7), ("deck.md", 13), ("end.md", 1)]
