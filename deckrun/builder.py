@@ -16,7 +16,7 @@ from .project import Project
 from .render import ENGINE_CONFIG, MarpWorker, render
 from .running import Execution, execute_cells
 from .assets import Assets, localize
-from .slides import with_lecturer_badge
+from .slides import parse_slides, with_lecturer_badge
 from .sources import Deck, load_deck
 from .themes import check_theme, theme_colours
 
@@ -84,7 +84,10 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
         report.warnings.extend(f"{cell.describe()}: marked 'error: true' but raised nothing"
                                for cell, result in zip(deck.cells, results)
                                if cell.options.error and not result.error)
-        rendition = write_rendition(project, deck, deck_markdown(deck, results, project), deck.name, tools)
+        report.warnings.extend(f"{cell.describe()}: {note}" for cell, result in zip(deck.cells, results)
+                               for note in result.notes)
+        texts = {paper: deck_markdown(deck, results, project, paper) for paper in (False, True)}
+        rendition = write_rendition(project, deck, texts, deck.name, tools)
         report.warnings.extend(rendition.warnings)
         report.written += rendition.written
         if options.strict and report.warnings:
@@ -121,26 +124,27 @@ class Rendition:
         return self.screen if fmt == "html" else self.paper
 
 
-def write_rendition(project: Project, deck: Deck, markdown: str, stem: str, tools: Tools) -> Rendition:
-    """Localize the deck's files (remote ones from the asset cache, placeholders for the
-    missing), mark lecturer-only slides, and write build/STEM.md (and STEM.paper.md)."""
+def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], stem: str,
+                    tools: Tools) -> Rendition:
+    """From the deck's Markdown for the screen and for paper (`markdown[paper]`): localize
+    its files (remote ones from the asset cache, placeholders for the missing), mark
+    lecturer-only slides, and write build/STEM.md (and STEM.paper.md if it differs)."""
     theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
     colours = theme_colours(theme_css)
     assert tools.assets is not None
     texts, warnings = {}, []
-    for medium in ("screen", "paper"):
-        localized = localize(markdown, deck.path, project.build_dir, tools.assets, colours,
-                             paper=medium == "paper")
-        texts[medium] = with_lecturer_badge(localized.markdown, theme_css)
+    for paper, text in markdown.items():
+        localized = localize(text, deck.path, project.build_dir, tools.assets, colours, paper=paper)
+        texts[paper] = with_lecturer_badge(localized.markdown, theme_css)
         warnings += [w for w in localized.warnings if w not in warnings]
-    screen, paper = project.build_dir / f"{stem}.md", project.build_dir / f"{stem}.paper.md"
-    written = [screen] if write_if_changed(screen, texts["screen"]) else []
-    if texts["paper"] == texts["screen"]:
-        paper.unlink(missing_ok=True)
+    screen, paper_path = project.build_dir / f"{stem}.md", project.build_dir / f"{stem}.paper.md"
+    written = [screen] if write_if_changed(screen, texts[False]) else []
+    if texts[True] == texts[False]:
+        paper_path.unlink(missing_ok=True)
         return Rendition(screen, screen, warnings, written)
-    if write_if_changed(paper, texts["paper"]):
-        written.append(paper)
-    return Rendition(screen, paper, warnings, written)
+    if write_if_changed(paper_path, texts[True]):
+        written.append(paper_path)
+    return Rendition(screen, paper_path, warnings, written)
 
 
 def render_outputs(project: Project, rendition: Rendition, targets: dict[str, Path], tools: Tools,
@@ -159,7 +163,8 @@ def render_outputs(project: Project, rendition: Rendition, targets: dict[str, Pa
             tools.progress.up_to_date(fmt + label)
             continue
         tools.progress.rendering(fmt + label)
-        written.append(render(project.root, markdown, fmt, target, themes, tools.marp, extra))
+        slides = len(parse_slides(markdown.read_text(encoding="utf-8")).slides)
+        written.append(render(project.root, markdown, fmt, target, themes, tools.marp, extra, slides))
         stamp.record(stamp_file)
     return written
 
@@ -174,13 +179,13 @@ def render_stamp(project: Project, markdown: Path, fmt: str, extra: tuple[str, .
                     project.root / "package-lock.json", ENGINE_CONFIG, repr(assets), repr(extra))
 
 
-def deck_markdown(deck: Deck, results: list[CellResult], project: Project) -> str:
-    """The deck's Marp Markdown: each cell's marker replaced by its code and outputs
-    (figures are written to build/DECK_files/)."""
+def deck_markdown(deck: Deck, results: list[CellResult], project: Project, paper: bool) -> str:
+    """The deck's Marp Markdown for the screen or for `paper`: each cell's marker replaced
+    by its code and outputs (figures are written to build/DECK_files/)."""
     build = project.build_dir
     files = f"{deck.name}_files"
     formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(build / files, files))
-    formatted = [formatter.cell(cell, result) for cell, result in zip(deck.cells, results)]
+    formatted = [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)]
     return inject(deck, formatted)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from .analysis import CodeFacts
 from .cells import Cell
-from .errors import DeckError
+from .errors import DeckError, read_source
 from .files import write_atomic
 from .outputs import FILE_KINDS, CellResult, Rich
 
@@ -82,6 +82,10 @@ def declared_inputs(cell: Cell, root: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for pattern in cell.options.inputs:
         matches = sorted(glob.glob(pattern, root_dir=root, recursive=True))
+        if any(not (root / m).resolve().is_relative_to(root.resolve()) for m in matches) \
+                or Path(pattern).is_absolute():
+            raise DeckError(f"cell option 'inputs': '{pattern}' leads outside the course folder",
+                            cell.reference)
         files = [m for m in matches if (root / m).is_file()]
         if not files:
             raise DeckError(f"cell option 'inputs': no file matches '{pattern}' "
@@ -101,7 +105,7 @@ def local_modules(facts: CodeFacts, root: Path, local_dirs: list[Path]) -> dict[
         name = os.path.relpath(path, root)
         if name not in found:
             found[name] = _file_hash(path)
-            pending.extend(CodeFacts(path.read_text(encoding="utf-8")).imports)
+            pending.extend(CodeFacts(read_source(path)).imports)
     return found
 
 
@@ -118,7 +122,7 @@ def package_versions(facts: CodeFacts, local_modules: list[Path]) -> dict[str, s
     imports) come from; a stdlib or local module has none."""
     modules = set(facts.imports)
     for path in local_modules:
-        modules |= CodeFacts(path.read_text(encoding="utf-8")).imports
+        modules |= CodeFacts(read_source(path)).imports
     modules -= {path.stem if path.name != "__init__.py" else path.parent.name for path in local_modules}
     distributions: set[str] = set()
     for module in modules:

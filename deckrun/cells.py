@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from .errors import DeckError, Location
+from .analysis import CodeFacts, replay_set
+from .errors import DeckError, Location, read_source
 from .project import yaml_error
 
 OUTPUT_MODES = ("below", "right", "only", "hide")
@@ -111,12 +112,14 @@ class Cell:
     origin: Location
     reference: Location
     name: str = ""
+    setup: bool = False  # run before a snippet cell that needs it, not shown (see sources)
 
     def describe(self) -> str:
         if self.origin.path == self.reference.path:
             return str(self.reference)
-        label = f"{self.origin.path.name}#{self.name}" if self.name else self.origin.path.name
-        return f"{self.reference} ({label})"
+        label = f"{self.origin.path.name}#{self.name}" if self.name else \
+            f"{self.origin.path.name}:{self.origin.line}" if self.setup else self.origin.path.name
+        return f"{self.reference} ({'setup from ' if self.setup else ''}{label})"
 
 
 _OPTION_LINE = re.compile(r"^#\|\s?(.*)$")
@@ -160,30 +163,45 @@ _CELL_MARKER = re.compile(r"^# %%(?P<title>.*)$")
 
 @dataclass(frozen=True)
 class SnippetCell:
-    name: str
+    name: str  # "" for the lines before the first `# %%`, and for a cell with no name
     code: str
     line: int  # first line of the code in the file
+
+    @property
+    def label(self) -> str:
+        return self.name or f"line {self.line}"
 
 
 @dataclass(frozen=True)
 class SnippetFile:
     path: Path
     text: str
-    cells: dict[str, SnippetCell] = field(default_factory=dict)
+    cells: dict[str, SnippetCell] = field(default_factory=dict)  # the named ones
+    order: tuple[SnippetCell, ...] = ()  # every piece of code, in file order
+
+    def needed_before(self, name: str) -> list[SnippetCell]:
+        """The earlier pieces of the file whose names cell `name` uses, as a script
+        run from the top would have run them (the analysis replays use)."""
+        position = next(i for i, piece in enumerate(self.order) if piece.name == name)
+        facts = [CodeFacts(piece.code) for piece in self.order[:position + 1]]
+        return [self.order[i] for i in replay_set(facts, [position])]
+
+    def defining(self, name: str, before: str) -> SnippetCell | None:
+        """The last piece before cell `before` that binds `name` (for error messages)."""
+        earlier = self.order[:next(i for i, piece in enumerate(self.order) if piece.name == before)]
+        return next((piece for piece in reversed(earlier) if name in CodeFacts(piece.code).binds), None)
 
 
 def parse_snippet_file(path: Path) -> SnippetFile:
-    """Cut a snippet file into its named `# %% name` cells."""
-    text = path.read_text(encoding="utf-8")
-    cells: dict[str, SnippetCell] = {}
-    current: tuple[str, int] | None = None
-    body: list[str] = []
+    """Cut a snippet file into its `# %% name` cells (and the lines before the first)."""
+    text = read_source(path)
+    pieces: list[SnippetCell] = []
+    name, start, body = "", 1, []
 
     def close() -> None:
-        if current is not None:
-            name, line = current
-            code, first = trim_blank_lines(body, line)
-            cells[name] = SnippetCell(name, code, first)
+        code, first = trim_blank_lines(body, start)
+        if code or name:
+            pieces.append(SnippetCell(name, code, first))
 
     for number, line in enumerate(text.splitlines(), start=1):
         marker = _CELL_MARKER.match(line)
@@ -191,13 +209,12 @@ def parse_snippet_file(path: Path) -> SnippetFile:
             body.append(line)
             continue
         close()
-        name = _cell_title(marker.group("title"))
-        if name in cells:
+        name, start, body = _cell_title(marker.group("title")), number + 1, []
+        if name and any(piece.name == name for piece in pieces):
             raise DeckError(f"cell '{name}' is defined twice in this snippet file",
                             Location(path, number))
-        current, body = ((name, number + 1) if name else None), []
     close()
-    return SnippetFile(path, text, cells)
+    return SnippetFile(path, text, {p.name: p for p in pieces if p.name}, tuple(pieces))
 
 
 def _cell_title(title: str) -> str:

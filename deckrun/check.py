@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from .errors import Location
+from .errors import Location, read_source
 from .render import MarpWorker
 from .slides import parse_slides
 from .sources import Deck
@@ -54,7 +54,7 @@ def slide_locations(deck: Deck) -> list[Location]:
     origin: dict[int, Location] = {}
     sources = [deck.path] + sorted(p for p in deck.sources if p != deck.path and p.suffix == ".md")
     for source in sources:
-        lines = source.read_text(encoding="utf-8").split("\n")
+        lines = read_source(source).split("\n")
         for a, b, size in SequenceMatcher(None, lines, rendered, autojunk=False).get_matching_blocks():
             for k in range(size):
                 origin.setdefault(b + k, Location(source, a + k + 1))

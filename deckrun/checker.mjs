@@ -72,17 +72,26 @@ async function contrast(page, axeSource) {
   return found.filter(r => r.slide > 0)
 }
 
+const RECYCLE_AFTER = 100 // checks; then a fresh browser, so a long watch session does not grow
+
 export async function openChecker(modules, browserPath) {
   const require = createRequire(pathToFileURL(`${modules}/`).href)
   const puppeteer = require('puppeteer-core')
   const axeSource = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8')
-  const browser = await puppeteer.launch({
+  const launch = () => puppeteer.launch({
     executablePath: browserPath, headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
            '--disable-sync', '--no-first-run', '--disable-quic'],
   })
+  let browser = await launch()
+  let checks = 0
   return {
     async check(file, { accessibility = true } = {}) {
+      if (++checks > RECYCLE_AFTER) {
+        await browser.close()
+        browser = await launch()
+        checks = 1
+      }
       const page = await browser.newPage()
       try {
         await page.setViewport({ width: 1280, height: 720 })

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 from dataclasses import replace
 import sys
 import time
@@ -13,6 +14,7 @@ from .running import plan_deck
 from .options import BuildOptions
 from .cache import FREEZE_DIR, Cache, stale_reason
 from .errors import DeckError, Location, ToolError
+from .files import build_lock
 from .progress import Progress
 from .project import Project, load_project
 from .render import FORMATS
@@ -73,36 +75,45 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
         print(f"error: {exc}", file=sys.stderr)
         return 1
     options = BuildOptions(args.formats, args.strict, args.frozen, tuple(args.refresh), args.refresh_assets)
+    # A full disk (or a file size limit) should be an error saying so, not a killed process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        if args.command == "clean":
-            return clean(project, args.cache)
         if args.command == "status":
             return status(project, args.targets, options)
-        if args.command == "prune":
-            return prune(project, options)
-        if args.command == "check":
-            return check(project, args.targets, options, progress)
-        if args.command == "publish":
-            from .publish import PublishOptions, publish
-
-            tools = Tools(progress)
-            try:
-                return publish(project, deck_paths(project, args.targets), options,
-                               PublishOptions(args.handout, args.paper, args.zip), tools,
-                               every_deck=not args.targets)
-            finally:
-                tools.close()
         if args.command in ("watch", "serve"):
             from .watch import watch
 
             return watch(project.root, args.targets, options, args.port, args.open)
-        return build(project, args.targets, options, progress)
+        with build_lock(project.build_dir, progress.note):
+            return run_command(args, project, options, progress)
     except (DeckError, ToolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+
+
+def run_command(args: argparse.Namespace, project: Project, options: BuildOptions,
+                progress: Progress) -> int:
+    """The commands that write build/ or _freeze/ (one at a time: see build_lock)."""
+    if args.command == "clean":
+        return clean(project, args.cache)
+    if args.command == "prune":
+        return prune(project, options)
+    if args.command == "check":
+        return check(project, args.targets, options, progress)
+    if args.command == "publish":
+        from .publish import PublishOptions, publish
+
+        tools = Tools(progress)
+        try:
+            return publish(project, deck_paths(project, args.targets), options,
+                           PublishOptions(args.handout, args.paper, args.zip), tools,
+                           every_deck=not args.targets)
+        finally:
+            tools.close()
+    return build(project, args.targets, options, progress)
 
 
 def deck_paths(project: Project, targets: list[str]) -> list[Path]:

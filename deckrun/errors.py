@@ -47,3 +47,21 @@ class DeckError(Exception):
 
 class ToolError(Exception):
     """A problem with the machine rather than the deck: no browser, no Marp CLI, Marp failed."""
+
+
+def read_source(path: Path) -> str:
+    """A source file's text (deck, partial, snippet, course.yaml, theme); one that is not
+    UTF-8 is a DeckError saying where the first bad byte is."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        guess = " (it looks like Latin-1 or Windows-1252)" if _single_byte(raw) else ""
+        raise DeckError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}, column {column} "
+                        f"cannot be read{guess}; save the file as UTF-8", Location(path, line)) from None
+
+
+def _single_byte(raw: bytes) -> bool:
+    return all(b < 0x80 or b >= 0xA0 or b in (0x80, 0x85, 0x91, 0x92, 0x93, 0x94, 0x96, 0x97) for b in raw)

@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import tempfile
 import time
 from contextlib import contextmanager
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .capture import OutputCollector, OutputLimits, secret_values, strip_ansi
 from .cells import Cell
-from .errors import ToolError
-from .outputs import CellResult, Error, OutputCollector, strip_ansi
+from .errors import DeckError, ToolError
+from .outputs import CellResult, Error
 
 # Quiet, reproducible defaults for the kernel; a course or deck can add to them.
 KERNEL_ENV = {
@@ -68,10 +70,15 @@ class KernelSettings:
     snippets_dir: Path
     seed: int = 0
     env: dict[str, str] = field(default_factory=dict)
+    limits: OutputLimits = field(default_factory=OutputLimits)
+    secrets: tuple[str, ...] = ()  # more variables whose values are masked in outputs
     startup_timeout: float = 60.0
 
+    def kernel_env(self) -> dict[str, str]:
+        return {**os.environ, **KERNEL_ENV, **self.env}
 
-class KernelDied(ToolError):
+
+class KernelDied(DeckError):
     """The kernel process ended while a cell ran (out of memory, os._exit, a crash)."""
 
 
@@ -84,16 +91,25 @@ class Kernel:
         self.client = None
         self._sockets: str | None = None
         self._ran: dict[int, str] = {}  # cell index -> cache key of what it last ran there
+        self._secrets: tuple[str, ...] = ()
+        self._log = None
 
     def start(self) -> None:
         from jupyter_client.manager import KernelManager  # slow import: only when code runs
 
-        env = {**os.environ, **KERNEL_ENV, **self.settings.env}
+        env = self.settings.kernel_env()
+        self._secrets = secret_values(env, self.settings.secrets)
         # IPC sockets (no open TCP port) need an absolute path: the kernel runs elsewhere.
         self._sockets = tempfile.mkdtemp(prefix="deckrun-kernel-")
         self.manager = KernelManager(kernel_name="python3", transport="ipc",
                                      ip=os.path.join(self._sockets, "kernel"))
-        self.manager.start_kernel(cwd=str(self.settings.cwd), env=env)
+        # Its own messages go to a log beside its sockets, not into the build's output; no
+        # history database (parallel kernels would contend for it), no Out[n] cache (a warm
+        # kernel would keep every rerun's value).
+        self._log = open(os.path.join(self._sockets, "kernel.log"), "wb")
+        self.manager.start_kernel(cwd=str(self.settings.cwd), env=env, stdout=self._log, stderr=self._log,
+                                  extra_arguments=["--HistoryManager.enabled=False",
+                                                   "--InteractiveShell.cache_size=0"])
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=self.settings.startup_timeout)
@@ -114,9 +130,11 @@ class Kernel:
             self.client.stop_channels()
         if self.manager is not None and self.manager.has_kernel:
             self.manager.shutdown_kernel(now=True)
+        if self._log is not None:
+            self._log.close()
         if self._sockets:
             shutil.rmtree(self._sockets, ignore_errors=True)
-        self.client = self.manager = self._sockets = None
+        self.client = self.manager = self._sockets = self._log = None
 
     def run(self, cell: Cell, index: int, key: str) -> CellResult:
         """Run `cell`, the deck's cell `index` whose cache key is `key`; the kernel then
@@ -125,7 +143,11 @@ class Kernel:
         self._ran.pop(index, None)
         self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})",
                       timeout=60, store_history=False)
-        result = self._execute(cell.code, timeout=opts.timeout)
+        try:
+            result = self._execute(cell.code, timeout=opts.timeout)
+        except KernelDied as died:
+            raise KernelDied(died.message, cell.reference, also=(cell.origin,) if cell.origin.path !=
+                             cell.reference.path else (), detail=died.detail) from None
         if not result.error or opts.error:
             self._ran[index] = key
         return result
@@ -138,15 +160,16 @@ class Kernel:
         assert self.client is not None and self.manager is not None
         started = time.monotonic()
         msg_id = self.client.execute(code, store_history=store_history, allow_stdin=False)
-        collected = OutputCollector()
+        collected = OutputCollector(self.settings.limits, self._secrets)
         deadline = started + timeout
         while True:
             try:
                 msg = self.client.get_iopub_msg(timeout=min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
             except queue.Empty:
                 if not self.manager.is_alive():
-                    raise KernelDied("the kernel died while running the cell "
-                                     "(out of memory, or the code ended the process)") from None
+                    raise KernelDied(f"the kernel died while running this cell: {self._death()}",
+                                     detail="The deck's later cells did not run; the next build "
+                                            "starts a fresh kernel.") from None
                 if time.monotonic() >= deadline:
                     self._interrupt(msg_id)
                     collected.error(Error("TimeoutError", f"the cell ran longer than {timeout:g} s "
@@ -160,6 +183,21 @@ class Kernel:
                 break
             _collect(collected, kind, content)
         return collected.result(time.monotonic() - started)
+
+    def _death(self) -> str:
+        """Why the kernel process ended, from its exit status."""
+        process = getattr(getattr(self.manager, "provisioner", None), "process", None)
+        code = process.poll() if process is not None else None
+        if code is None:
+            return "its process is gone"
+        if code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            if -code == signal.SIGKILL:
+                return "it was killed (SIGKILL), most often because the machine ran out of memory"
+            if -code == signal.SIGSEGV:
+                return "it crashed (segmentation fault, in compiled code)"
+            return f"it was stopped by {name}"
+        return f"it exited with status {code} (os._exit() or a library ending the process)"
 
     def _interrupt(self, msg_id: str) -> None:
         """Stop a running cell and wait for the kernel to be idle again."""

@@ -1,12 +1,30 @@
 """Writing files so that a reader never sees half of one, with the modes the user expects."""
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import Location, ToolError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFull(ToolError):
+    """A write failed for want of room; what was written before is whole and kept."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"the disk is full: {Location(path)} could not be written ({reason}). "
+                         "Nothing was left half-written: the files built and cached before are kept. "
+                         "Free some space and build again.")
 
 
 @lru_cache(maxsize=1)
@@ -25,8 +43,13 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     """Write to a temporary file beside `path`, flush it to disk, rename it into place:
     an interrupted write (Ctrl-C, kill -9, a full disk) leaves the old file, or none.
     The file gets the umask's mode (a temporary file starts private, 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise DiskFull(path, exc.strerror) from None
+        raise
     try:
         with os.fdopen(handle, "wb") as out:
             os.fchmod(out.fileno(), file_mode())
@@ -34,8 +57,10 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _FULL:
+            raise DiskFull(path, exc.strerror) from None
         raise
 
 
@@ -90,3 +115,36 @@ class Stamp:
 
     def record(self, stamp_file: Path) -> None:
         write_atomic(stamp_file, self.digest)
+
+
+@contextmanager
+def build_lock(build_dir: Path, waiting: Callable[[str], None]) -> Iterator[None]:
+    """One build of a course at a time (builds, the watcher's rebuilds, publish, clean):
+    a second one waits, saying for what. The lock goes with its process, however it ends,
+    and taking it writes nothing."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    path = build_dir / ".lock"
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting(f"waiting for {_holder(path)} to finish ...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _holder(lock: Path) -> str:
+    """Which process holds the lock, and since when (it has the file open)."""
+    import psutil
+
+    for process in psutil.process_iter(["pid", "create_time"]):
+        try:
+            if process.pid != os.getpid() and any(f.path == str(lock) for f in process.open_files()):
+                since = datetime.fromtimestamp(process.info["create_time"]).strftime("%H:%M:%S")
+                return f"the build running since {since} (process {process.pid})"
+        except psutil.Error:
+            continue
+    return "the build running"

@@ -7,6 +7,7 @@ Markdown with content-hashed names, so an unchanged figure keeps its file name.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +17,7 @@ import jinja2
 
 from .cells import Cell, CellOptions
 from .files import write_atomic
-from .outputs import CellResult, Error, Output, Rich, Stream, best_kind
+from .outputs import CellResult, Error, Output, OutputKind, Rich, Stream, best_kind
 from .sources import MARKER_PATTERN, Deck
 
 
@@ -59,7 +60,9 @@ class CellFormatter:
         self.templates = templates
         self.figures = figures
 
-    def cell(self, cell: Cell, result: CellResult) -> str:
+    def cell(self, cell: Cell, result: CellResult, paper: bool = False) -> str:
+        """The cell's Markdown; `paper` (PDF, PPTX) puts a still picture or a note where
+        the screen gets an interactive output."""
         opts = cell.options
         code = ""
         if opts.echo and opts.output != "only":
@@ -67,34 +70,81 @@ class CellFormatter:
                                          fence=fence_for(cell.code))
         outputs = ""
         if opts.output != "hide":
-            outputs = "\n\n".join(filter(None, (self.output(o, opts) for o in result.outputs)))
+            outputs = "\n\n".join(filter(None, (self.output(o, opts, paper) for o in result.outputs)))
         return self.templates.render("cell", code=code, outputs=outputs, layout=opts.output)
 
-    def output(self, output: Output, opts: CellOptions) -> str:
+    def output(self, output: Output, opts: CellOptions, paper: bool) -> str:
         if isinstance(output, Stream):
             text = truncate(output.text, opts.max_lines)
             return self.templates.render("stream", name=output.name, text=text, fence=fence_for(text))
         if isinstance(output, Error):
             return self.templates.render("error", ename=output.ename, evalue=output.evalue,
                                          fence=fence_for(output.evalue))
-        return self.rich(output, opts)
+        return self.rich(output, opts, paper)
 
-    def rich(self, output: Rich, opts: CellOptions) -> str:
-        kind = best_kind(output.data)
-        if kind is None:
-            return ""
-        content = output.data[kind.mime]
+    def rich(self, output: Rich, opts: CellOptions, paper: bool) -> str:
+        """Output cannot change the slides around it: HTML and Markdown become one HTML
+        block (no line of it is read as Markdown: a `---` is no slide break), and HTML
+        that runs script is live only in a sandboxed frame, on the screen."""
+        data = dict(output.data)
+        live = interactive_html(data)
+        if live:
+            if not paper:
+                srcdoc = html.escape(live_document(live)).replace("\n", "&#10;")  # one line
+                return self.templates.render("live", srcdoc=srcdoc, height=opts.height or "480px")
+            for mime in ("text/html", "application/javascript"):
+                data.pop(mime, None)
+        kind = best_kind(data)
+        still = self.kind(kind, data, opts) if kind else ""
+        if live:  # paper: the bundle's own picture (or text), and where the live one is
+            still = "\n\n".join(filter(None, [still, self.templates.render("live_note")]))
+        return still
+
+    def kind(self, kind: OutputKind, data: dict[str, str], opts: CellOptions) -> str:
+        content = data[kind.mime]
         if kind.extension:
             src = self.figures.save(kind.to_bytes(content), kind.extension)
             return self.templates.render(kind.template, src=src, style=image_style(opts),
                                          alt=opts.fig_alt, caption=opts.fig_cap)
         if kind.template == "html":
-            html = "\n".join(line for line in content.splitlines() if line.strip())
-            return self.templates.render(kind.template, html=html)
+            return self.templates.render(kind.template, html=one_block(content))
         if kind.template == "markdown":
-            return self.templates.render(kind.template, markdown=content)
+            return self.templates.render(kind.template, html=one_block(markdown_to_html(content)))
         text = truncate(content, opts.max_lines)
         return self.templates.render(kind.template, text=text, fence=fence_for(text))
+
+
+_SCRIPTED = re.compile(r"<script\b|\son\w+\s*=|javascript:|<iframe\b|<object\b|<embed\b", re.IGNORECASE)
+
+
+def interactive_html(data: dict[str, str]) -> str:
+    """The HTML of a bundle that runs script (a widget, an interactive chart), or ''."""
+    html_text = data.get("text/html", "")
+    if "application/javascript" in data:
+        html_text += f"\n<script>{data['application/javascript']}</script>"
+    return html_text if _SCRIPTED.search(html_text) else ""
+
+
+def live_document(body: str) -> str:
+    return ("<!doctype html><html><head><meta charset=\"utf-8\"><style>body{margin:0;"
+            "font-family:sans-serif}</style></head><body>" + body + "</body></html>")
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown a cell displayed, as HTML (HTML inside it is shown as text, not run)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def one_block(html_text: str) -> str:
+    """HTML with no blank line, so Markdown takes it as one block and reads none of it:
+    blank lines go, and newlines inside <pre> are kept as character references."""
+    def keep_newlines(found: re.Match) -> str:
+        return found.group(0).replace("\n", "&#10;")
+
+    html_text = re.sub(r"<pre\b[\s\S]*?</pre>", keep_newlines, html_text, flags=re.IGNORECASE)
+    return "\n".join(line for line in html_text.splitlines() if line.strip())
 
 
 def fence_for(text: str) -> str:

@@ -1,4 +1,5 @@
-"""What running a cell produced: the currency between execution, cache and formatting.
+"""What running a cell produced: the currency between execution, cache and formatting,
+and the table of output kinds (MIME type -> template, file extension).
 
 Everything here is plain data that round-trips through JSON (binary MIME data stays
 base64, as Jupyter sends it), so a result can be cached and formatted later.
@@ -6,10 +7,7 @@ base64, as Jupyter sends it), so a result can be cached and formatted later.
 from __future__ import annotations
 
 import base64
-import json
-import re
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from typing import Any, Union
 
 
@@ -76,13 +74,14 @@ class CellResult:
     outputs: tuple[Output, ...] = ()
     seconds: float = 0.0
     computed: str = ""  # when it ran (UTC, ISO 8601): the outputs' provenance
+    notes: tuple[str, ...] = ()  # what capturing changed (output cut, figure scaled down)
 
     @property
     def error(self) -> Error | None:
         return next((o for o in self.outputs if isinstance(o, Error)), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "computed": self.computed,
+        return {"seconds": self.seconds, "computed": self.computed, "notes": list(self.notes),
                 "outputs": [{"type": type(o).__name__.lower(), **asdict(o)} for o in self.outputs]}
 
     @classmethod
@@ -92,96 +91,5 @@ class CellResult:
         for item in data["outputs"]:
             fields = dict(item)
             outputs.append(kinds[fields.pop("type")](**fields))
-        return cls(tuple(outputs), float(data.get("seconds", 0.0)), str(data.get("computed", "")))
-
-
-# ---------------------------------------------------------------- cleaning terminal text
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-def clean_terminal_text(text: str) -> str:
-    """What a terminal would finally show: colours removed, lines rewritten with `\\r`
-    (progress bars) reduced to their last state, backspaces applied."""
-    text = strip_ansi(text).replace("\r\n", "\n")
-    lines = []
-    for line in text.split("\n"):
-        if "\r" in line:
-            line = _overwrite(line.split("\r"))
-        if "\b" in line:
-            line = _apply_backspaces(line)
-        lines.append(line.rstrip())
-    return "\n".join(lines)
-
-
-def _overwrite(parts: list[str]) -> str:
-    """A `\\r` returns the cursor to the line start; later text overwrites earlier text."""
-    screen = ""
-    for part in parts:
-        screen = part + screen[len(part):]
-    return screen
-
-
-def _apply_backspaces(line: str) -> str:
-    kept: list[str] = []
-    for char in line:
-        if char != "\b":
-            kept.append(char)
-        elif kept:
-            kept.pop()
-    return "".join(kept)
-
-
-def merge_streams(outputs: list[Output]) -> list[Output]:
-    """Join consecutive chunks of the same stream (a kernel sends print output in pieces)."""
-    merged: list[Output] = []
-    for out in outputs:
-        last = merged[-1] if merged else None
-        if isinstance(out, Stream) and isinstance(last, Stream) and last.name == out.name:
-            merged[-1] = Stream(out.name, last.text + out.text)
-        else:
-            merged.append(out)
-    return merged
-
-
-@dataclass
-class OutputCollector:
-    """Builds a cell's outputs from kernel messages as they arrive."""
-    outputs: list[Output] = field(default_factory=list)
-
-    def stream(self, name: str, text: str) -> None:
-        self.outputs.append(Stream(name, text))
-
-    def rich(self, data: dict[str, Any], is_result: bool) -> None:
-        self.outputs.append(Rich({k: _as_text(v) for k, v in data.items()}, is_result))
-
-    def error(self, error: Error) -> None:
-        self.outputs.append(error)
-
-    def clear(self) -> None:
-        self.outputs.clear()
-
-    def result(self, seconds: float) -> CellResult:
-        cleaned: list[Output] = []
-        for out in merge_streams(self.outputs):
-            if isinstance(out, Stream):
-                text = clean_terminal_text(out.text).strip("\n")
-                if text:
-                    cleaned.append(Stream(out.name, text))
-            else:
-                cleaned.append(out)
-        return CellResult(tuple(cleaned), seconds,
-                          datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-
-def _as_text(value: Any) -> str:
-    """MIME values are strings, except JSON types which Jupyter sends as objects."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(value)
-    return json.dumps(value)
+        return cls(tuple(outputs), float(data.get("seconds", 0.0)), str(data.get("computed", "")),
+                   tuple(data.get("notes", ())))

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DeckError, Location
+from .errors import DeckError, Location, read_source
 
 COURSE_FILE = "course.yaml"
 _THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
@@ -49,7 +49,7 @@ class Project:
         """The course's Marp themes: name (its `@theme` comment) -> CSS."""
         found = {}
         for css in sorted(self.themes_dir.glob("*.css")):
-            text = css.read_text(encoding="utf-8")
+            text = read_source(css)
             name = _THEME_NAME.search(text)
             if name:
                 found[name.group(1)] = text
@@ -63,7 +63,7 @@ class Project:
 def load_project(root: Path) -> Project:
     root = root.resolve()
     course_file = root / COURSE_FILE
-    course = load_yaml_mapping(course_file.read_text(encoding="utf-8"), course_file) \
+    course = load_yaml_mapping(read_source(course_file), course_file) \
         if course_file.exists() else {}
     return Project(root=root, course=course)
 

@@ -99,8 +99,9 @@ def publish_deck(project: Project, built: BuiltDeck, options: PublishOptions, to
 
     # Students: the Markdown without lecturer-only slides and notes, rendered into the site.
     student = replace(deck, markdown=without_lecturer_content(deck.markdown))
-    rendition = write_rendition(project, deck, without_lecturer_content(
-        deck_markdown(student, built.execution.results, project)), f"{deck.name}.student", tools)
+    texts = {paper: without_lecturer_content(deck_markdown(student, built.execution.results, project, paper))
+             for paper in (False, True)}
+    rendition = write_rendition(project, deck, texts, f"{deck.name}.student", tools)
     html, pdf = site / f"{deck.name}.html", site / f"{deck.name}.pdf"
     render_outputs(project, rendition, {"html": html, "pdf": pdf}, tools,
                    metadata(deck, project), label=" for students")

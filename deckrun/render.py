@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import re
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 from .errors import ToolError
+from .files import DiskFull
 
 FORMATS = ("html", "pdf", "pptx")
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
                  "microsoft-edge", "microsoft-edge-stable")
-BROWSER_TIMEOUT = 120  # seconds per browser operation (large decks with many figures)
+BROWSER_TIMEOUT = 30  # seconds per browser operation (Marp's own limit)
+# Seconds a conversion may take, in all: Marp can wait minutes for a browser that hangs.
+RENDER_BASE, RENDER_PER_SLIDE = 40.0, 1.0
+CHECK_LIMIT = 60.0
+_DISK_FULL = re.compile(r"ENOSPC|EFBIG|EDQUOT|no space left|file too large", re.IGNORECASE)
 ENGINE_CONFIG = Path(__file__).with_name("marp.config.json")
 
 
@@ -40,6 +51,9 @@ def find_browser() -> Path:
 
 def find_marp(root: Path) -> Path:
     """The pinned Marp CLI: the course's own node_modules, else deckrun's checkout's."""
+    if shutil.which("node") is None:
+        raise ToolError("Node.js is needed to run the Marp CLI and was not found on PATH: install "
+                        "Node.js 18 or newer (Debian/Ubuntu: sudo apt-get install nodejs npm)")
     for folder in (root, Path(__file__).resolve().parent.parent):
         marp = folder / "node_modules" / ".bin" / "marp"
         if marp.exists():
@@ -65,7 +79,7 @@ def marp_command(root: Path, markdown: Path, fmt: str, output: Path, themes: Pat
 
 
 def render(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
-           worker: "MarpWorker | None" = None, extra: tuple[str, ...] = ()) -> Path:
+           worker: "MarpWorker | None" = None, extra: tuple[str, ...] = (), slides: int = 1) -> Path:
     """Render `markdown` to `output` in `fmt`; raise ToolError with Marp's words on failure.
     With a `worker` (watch mode), the conversion runs in a Marp CLI kept loaded. `extra`
     are more Marp options (metadata: --author, --description)."""
@@ -75,29 +89,90 @@ def render(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
     partial = output.with_name(f".{output.stem}.partial.{fmt}")
     partial.unlink(missing_ok=True)
     command = marp_command(root, markdown, fmt, partial, themes, extra)
-    returncode, said = worker.run(command[1:]) if worker else _run_marp(command, root)
+    browser = f" (browser: {find_browser()})" if fmt != "html" else ""
+    limit = RENDER_BASE + RENDER_PER_SLIDE * slides
+    try:
+        returncode, said = worker.run(command[1:], limit) if worker else _run_marp(command, root, limit)
+    except _Hung as hung:
+        partial.unlink(missing_ok=True)
+        what = "the browser did not answer" if fmt != "html" else "Marp did not answer"
+        raise ToolError(f"Marp could not write {output.name}{browser}: {what} within {limit:.0f} s; "
+                        "it was stopped" + (f"\n{_marp_messages(str(hung))}" if str(hung) else "")) from None
     problem = _check_output(partial, fmt)
     if returncode != 0 or problem:
         partial.unlink(missing_ok=True)
         said = _marp_messages(said)
-        raise ToolError(f"Marp could not write {output.name}: {problem or f'exit code {returncode}'}"
+        if _DISK_FULL.search(said):
+            raise DiskFull(output, said.splitlines()[-1])
+        raise ToolError(f"Marp could not write {output.name}{browser}: {problem or f'exit code {returncode}'}"
                         + (f"\n{said}" if said else ""))
     partial.replace(output)
     return output
 
 
-def _run_marp(command: list[str], cwd: Path) -> tuple[int, str]:
-    """Run Marp; if the build is interrupted (Ctrl-C, the watcher stopping), take Marp's
-    browser down with it (it runs in a process group of its own, so look by parentage)."""
+def _run_marp(command: list[str], cwd: Path, limit: float) -> tuple[int, str]:
+    """Run Marp in a process group of its own, so that it and its browser go together:
+    when the build is interrupted, or when Marp has given up on a browser that hangs
+    (it would otherwise wait for that browser to go away)."""
     proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        out, _ = proc.communicate()
-    except BaseException:
-        kill_tree(proc.pid)
-        proc.wait()
-        raise
-    return proc.returncode, "\n".join(line for line in out.splitlines() if line.strip())
+        said = _read_answer(_Lines(proc.stdout), lambda line: False, limit)
+        return proc.wait(), "\n".join(said)
+    finally:
+        _kill_group(proc)
+
+
+class _Lines:
+    """What a child process prints, line by line, read in a thread so waiting can end."""
+
+    def __init__(self, stream) -> None:
+        self.queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.queue.put(line)
+        self.queue.put(None)
+
+    def next(self, timeout: float) -> str | None:
+        """The next line; None at the end; queue.Empty if none came in time."""
+        return self.queue.get(timeout=timeout)
+
+
+def _read_answer(lines: _Lines, done: Callable[[str], bool], limit: float) -> list[str]:
+    """Marp's lines until `done` says one is the last, or the output ends, within `limit`
+    seconds (raise _Hung past it); after Marp reports an error, within a few seconds."""
+    said: list[str] = []
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            line = lines.next(max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            raise _Hung("\n".join(said)) from None
+        if line is None:
+            return said
+        if line.strip():
+            said.append(line.rstrip())
+        if done(line):
+            return said
+        if "[ ERROR ]" in line or "[  ERROR ]" in line:
+            deadline = min(deadline, time.monotonic() + 5)
+
+
+class _Hung(Exception):
+    """Marp did not finish in time (a browser that hangs); carries what it said."""
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """The process, everything it started (its browser runs in a group of its own) and
+    everything in its group."""
+    kill_tree(proc.pid)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def _marp_messages(said: str) -> str:
@@ -109,48 +184,71 @@ def _marp_messages(said: str) -> str:
 
 class MarpWorker:
     """A Node process with the Marp CLI loaded and, once a check is asked for, a browser
-    open (deckrun/marp_worker.mjs, checker.mjs)."""
+    open (deckrun/marp_worker.mjs, checker.mjs). One that hangs is killed, and the next
+    request starts a new one."""
 
     DONE = "@@deckrun-done "
 
     def __init__(self, root: Path) -> None:
-        package = find_marp(root).resolve().parent  # .bin/marp -> @marp-team/marp-cli/marp-cli.js
+        self.root = root
+        self.proc: subprocess.Popen | None = None
+        self._lines: _Lines | None = None
+        self._start()
+
+    def _start(self) -> None:
+        package = find_marp(self.root).resolve().parent  # .bin/marp -> @marp-team/marp-cli/marp-cli.js
         self.proc = subprocess.Popen(
             ["node", str(Path(__file__).with_name("marp_worker.mjs")), str(package / "lib" / "index.js")],
-            cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1)
+            cwd=self.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1, start_new_session=True)
+        self._lines = _Lines(self.proc.stdout)
 
-    def _ask(self, request: dict) -> tuple[dict, str]:
-        assert self.proc.stdin and self.proc.stdout
+    def _ask(self, request: dict, limit: float) -> tuple[dict, str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        assert self.proc and self.proc.stdin and self._lines
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
-        said = []
-        for line in self.proc.stdout:
-            if line.startswith(self.DONE):
-                return json.loads(line[len(self.DONE):]), "\n".join(said)
-            if line.strip():
-                said.append(line.rstrip())
-        raise ToolError("the Marp worker stopped: " + "\n".join(said))
+        try:
+            said = _read_answer(self._lines, lambda line: line.startswith(self.DONE), limit)
+        except BaseException:
+            self._stop()  # a hung or interrupted worker is not reused
+            raise
+        if not said or not said[-1].startswith(self.DONE):
+            self._stop()
+            raise ToolError("the Marp worker stopped: " + "\n".join(said))
+        return json.loads(said[-1][len(self.DONE):]), "\n".join(said[:-1])
 
-    def run(self, arguments: list[str]) -> tuple[int, str]:
-        answer, said = self._ask({"marp": arguments})
+    def run(self, arguments: list[str], limit: float) -> tuple[int, str]:
+        answer, said = self._ask({"marp": arguments}, limit)
         return int(answer.get("code", 1)), said
 
     def check(self, html: Path, accessibility: bool) -> list[dict]:
         """What checker.mjs finds in a rendered deck: overflow, alt text, contrast."""
-        answer, said = self._ask({"check": str(html), "browser": str(find_browser()),
-                                  "accessibility": accessibility})
+        try:
+            answer, said = self._ask({"check": str(html), "browser": str(find_browser()),
+                                      "accessibility": accessibility}, CHECK_LIMIT)
+        except _Hung:
+            raise ToolError(f"could not check {html.name}: the browser ({find_browser()}) did not answer") from None
         if "reports" not in answer:
             raise ToolError(f"could not check {html.name} in the browser: {answer.get('error') or said}")
         return answer["reports"]
 
+    def _stop(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc)
+        self.proc = self._lines = None
+
     def close(self) -> None:
+        if self.proc is None:
+            return
         if self.proc.stdin:
-            self.proc.stdin.close()
+            self.proc.stdin.close()  # the worker closes its browser and ends
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            kill_tree(self.proc.pid)
+            pass
+        self._stop()
 
 
 def kill_tree(pid: int) -> None:

@@ -3,18 +3,20 @@ kernel (replaying the earlier cells whose state it needs), then stored in the ca
 Progress is reported through hooks; what happened comes back as an `Execution`."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from .analysis import CodeFacts, replay_set
 from .cache import Cache, CellKey, deck_keys, stale_reason
-from .cells import Cell
+from .cells import Cell, parse_snippet_file
 from .errors import DeckError, Location
+from .capture import OutputLimits
 from .execute import Kernel, KernelPool, KernelSettings
 from .options import BuildOptions
-from .outputs import CellResult
-from .project import Project
+from .outputs import CellResult, Error
+from .project import COURSE_FILE, Project
 from .sources import Deck
 
 
@@ -52,7 +54,7 @@ class Execution:
 
 
 def plan_deck(deck: Deck, project: Project, options: BuildOptions, cache: Cache) -> Plan:
-    settings = execute_settings(project.course, deck.front_matter)
+    settings = execute_settings(project, deck)
     keys = deck_keys(list(deck.cells), project.root, [project.snippets_dir, project.root], settings)
     results = [None if options.refreshes(deck, cell) else cache.load(key)
                for cell, key in zip(deck.cells, keys)]
@@ -109,13 +111,56 @@ def run_cell(deck: Deck, index: int, plan: Plan, kernel: Kernel, replay: bool, c
         cache.store(key, result)
 
 
-def execute_settings(course: dict[str, Any], front_matter: dict[str, Any]) -> dict[str, Any]:
-    """`execute:` from course.yaml, overridden by the deck's front matter: seed and env."""
+def execute_settings(project: Project, deck: Deck) -> dict[str, Any]:
+    """`execute:` from course.yaml, overridden by the deck's front matter: the seed, the
+    kernel's environment, output limits and the names of secret variables."""
     merged: dict[str, Any] = {}
-    for source in (course.get("execute") or {}, front_matter.get("execute") or {}):
+    env: dict[str, str] = {}
+    for source, where in ((project.course.get("execute") or {}, Location(project.root / COURSE_FILE)),
+                          (deck.front_matter.get("execute") or {}, Location(deck.path))):
+        if not isinstance(source, dict):
+            raise DeckError("'execute:' must be a mapping (seed, env, secrets, max-output-lines...)", where)
+        unknown = set(source) - set(_EXECUTE_KEYS)
+        if unknown:
+            raise DeckError(f"unknown 'execute:' setting '{sorted(unknown)[0]}' "
+                            f"(known: {', '.join(_EXECUTE_KEYS)})", where)
         merged.update({k: v for k, v in source.items() if k != "env"})
-        merged.setdefault("env", {}).update({str(k): str(v) for k, v in (source.get("env") or {}).items()})
-    return {"seed": int(merged.get("seed", 0)), "env": merged.get("env", {})}
+        env.update({str(k): str(v) for k, v in (source.get("env") or {}).items()})
+    limits = OutputLimits(lines=_positive(merged, "max-output-lines", OutputLimits.lines, deck),
+                          megabytes=_positive(merged, "max-output-mb", OutputLimits.megabytes, deck))
+    secrets = merged.get("secrets") or []
+    if not isinstance(secrets, list) or not all(isinstance(name, str) for name in secrets):
+        raise DeckError("'execute: secrets:' must be a list of environment variable names", Location(deck.path))
+    return {"seed": int(merged.get("seed", 0)), "env": env, "limits": limits, "secrets": tuple(secrets)}
+
+
+_EXECUTE_KEYS = ("seed", "env", "secrets", "max-output-lines", "max-output-mb")
+
+
+def _positive(settings: dict[str, Any], name: str, default: float, deck: Deck) -> Any:
+    value = settings.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise DeckError(f"'execute: {name}:' must be a positive number, not {value!r}", Location(deck.path))
+    return value
+
+
+_HINTS = {
+    "ExecutableNotFound": "(Graphviz's `dot` program is missing: install it, e.g. `sudo apt-get install "
+                          "graphviz` on Debian/Ubuntu, `brew install graphviz` on macOS; ./run does it)",
+}
+
+
+def _defined_elsewhere(cell: Cell, error: Error) -> str:
+    """For a NameError in a snippet cell: the earlier cell of its file that binds the name."""
+    found = re.match(r"name '(\w+)' is not defined", error.evalue)
+    if error.ename != "NameError" or not found or cell.origin.path.suffix != ".py" or not cell.name:
+        return ""
+    piece = parse_snippet_file(cell.origin.path).defining(found.group(1), cell.name)
+    if piece is None:
+        return ""
+    where = f"{Location(cell.origin.path)}:{piece.line}"
+    what = f"cell '{piece.name}' ({where})" if piece.name else where
+    return f"('{found.group(1)}' is set by {what}, which did not run before this cell)"
 
 
 def cell_error(cell: Cell, result: CellResult) -> DeckError:
@@ -127,6 +172,7 @@ def cell_error(cell: Cell, result: CellResult) -> DeckError:
         origin = Location(origin.path, origin.line + error.line - 1)
     also = (origin,) if origin != cell.reference else ()
     message = f"cell raised {error.ename}: {error.evalue}"
-    hint = "(add '#| error: true' if the exception is the point of the slide)"
+    hint = _HINTS.get(error.ename) or _defined_elsewhere(cell, error) or \
+        "(add '#| error: true' if the exception is the point of the slide)"
     return DeckError(message, cell.reference, also=also,
                      detail=(error.traceback or "") + "\n" + hint)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from .cells import Cell, SnippetFile, make_options, parse_snippet_file, split_options
-from .errors import DeckError, Location
+from .errors import DeckError, Location, read_source
 from .project import Project, load_yaml_mapping
 
 MARKER = "<!-- deckrun:cell:{} -->"
@@ -24,6 +24,12 @@ MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _RUN_INFO = re.compile(r"^\s*python\s+run\s*$")
+_JINJA_INFO = re.compile(r"(?:^|\s)jinja(?=\s|$)")
+_MATH_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>\$\$)(?P<info>)\s*$")
+_INLINE_CODE = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_JINJA_SYNTAX = re.compile(r"\{[{%#]")
+_RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
+_RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,11 @@ def load_deck(path: Path, project: Project) -> Deck:
     path = path.resolve()
     if not path.exists():
         raise DeckError("deck file not found", Location(path))
-    text = path.read_text(encoding="utf-8")
-    front_matter = read_front_matter(text, path)
+    text = read_source(path)
+    front_matter, body = read_front_matter(text, path)
+    if not body.strip():
+        raise DeckError("the deck is empty: write its slides after the front matter "
+                        "(slides are separated by lines of ---)", Location(path, 1))
     collector = _CellCollector(project)
     env = _environment(path, project, collector)
     overrides = front_matter.get("course") or {}
@@ -72,13 +81,14 @@ def load_deck(path: Path, project: Project) -> Deck:
     return Deck(path, front_matter, markdown, tuple(collector.cells), frozenset(collector.files))
 
 
-def read_front_matter(text: str, path: Path) -> dict[str, Any]:
+def read_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
+    """The front matter (between `---` lines at the top) and the text after it."""
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
-        return {}
+        return {}, text
     for end, line in enumerate(lines[1:], start=1):
         if line.strip() == "---":
-            return load_yaml_mapping("\n".join(lines[1:end]), path, first_line=2)
+            return load_yaml_mapping("\n".join(lines[1:end]), path, first_line=2), "\n".join(lines[end + 1:])
     raise DeckError("front matter opened with '---' is never closed", Location(path, 1))
 
 
@@ -102,6 +112,7 @@ def _environment(deck: Path, project: Project, collector: "_CellCollector") -> j
         autoescape=False,
     )
     env.globals["_cell"] = collector.inline_cell
+    env.globals["_literal"] = collector.literal
     return env
 
 
@@ -113,9 +124,17 @@ class _CellLoader(jinja2.FileSystemLoader):
         self.collector = collector
 
     def get_source(self, environment, template):  # type: ignore[override]
-        source, filename, uptodate = super().get_source(environment, template)
-        self.collector.files.add(Path(filename).resolve())
-        return self.collector.cut_fences(source, Path(filename)), filename, uptodate
+        pieces = jinja2.loaders.split_template_path(template)  # refuses `..`: nothing outside
+        for folder in self.searchpath:
+            path = Path(folder, *pieces)
+            if path.is_file():
+                break
+        else:
+            raise jinja2.TemplateNotFound(template)
+        mtime = path.stat().st_mtime
+        self.collector.files.add(path.resolve())
+        source = self.collector.cut_fences(read_source(path), path)
+        return source, str(path), lambda: path.exists() and path.stat().st_mtime == mtime
 
 
 class _CellCollector:
@@ -127,39 +146,64 @@ class _CellCollector:
         self._inline: dict[tuple[str, int], Cell] = {}
         self._snippet_files: dict[Path, SnippetFile] = {}
         self.files: set[Path] = set()
+        self.literals: list[str] = []  # code shown as written (see cut_fences)
+        self._ran: dict[Path, set[str]] = {}  # snippet file -> labels of its pieces the deck runs
 
     def _add(self, cell: Cell) -> str:
         self.cells.append(cell)
         return MARKER.format(len(self.cells) - 1)
 
-    # -- inline fences
+    # -- the template's source: cells cut out, code kept literal
 
     def cut_fences(self, source: str, path: Path) -> str:
-        """Replace each `python run` fence by `{{ _cell(...) }}`, keeping line numbers
-        (the fence's other lines go into a Jinja comment)."""
+        """Prepare a template's source, keeping its line numbers: each `python run` fence
+        becomes `{{ _cell(...) }}`, and code shown on a slide (other fences, `$$` math,
+        inline code with `{{`, `{%` or `{#` in it) becomes `{{ _literal(n) }}`, so Jinja
+        leaves it exactly as written. A fence whose info string says `jinja` (```yaml
+        jinja) is a template like prose. `{% raw %}` blocks are left alone."""
         lines = source.split("\n")
         out: list[str] = []
-        i = 0
+        i, raw = 0, False
         while i < len(lines):
-            opened = _FENCE_OPEN.match(lines[i])
+            line = lines[i]
+            opening = None if raw else _RAW_OPEN.search(line)
+            if raw or opening:  # inside {% raw %}: Jinja itself keeps it literal
+                raw = not _RAW_CLOSE.search(line, opening.end() if opening else 0)
+                out.append(line)
+                i += 1
+                continue
+            opened = _FENCE_OPEN.match(line) or _MATH_OPEN.match(line)
             if not opened:
-                out.append(lines[i])
+                out.append(_INLINE_CODE.sub(self._literal_span, line))
                 i += 1
                 continue
             end = _closing_fence(lines, i, opened.group("fence"))
-            if not _RUN_INFO.match(opened.group("info")):
-                out.extend(lines[i:end + 1])  # an ordinary fence: left alone, code and all
-                i = end + 1
-                continue
-            if end == len(lines):
-                raise DeckError("'python run' fence is never closed", Location(path, i + 1))
+            info = opened.group("info")
             indent = opened.group("indent")
-            code = "\n".join(_strip_indent(line, len(indent)) for line in lines[i + 1:end])
-            self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1)
-            newlines = "\n" * (end - i)
-            out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
+            newlines = "\n" * (min(end, len(lines) - 1) - i)
+            if _RUN_INFO.match(info):
+                if end == len(lines):
+                    raise DeckError("'python run' fence is never closed", Location(path, i + 1))
+                code = "\n".join(_strip_indent(text, len(indent)) for text in lines[i + 1:end])
+                self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1)
+                out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
+            elif _JINJA_INFO.search(info):  # opted in: the code is a template
+                out.append(line.replace(_JINJA_INFO.search(info).group(0), " ", 1).rstrip())
+                out.extend(lines[i + 1:end + 1])
+            else:
+                self.literals.append("\n".join(lines[i:end + 1]))
+                out.append(f"{{{{ _literal({len(self.literals) - 1}) }}}}{{#{newlines}#}}")
             i = end + 1
         return "\n".join(out)
+
+    def _literal_span(self, span: re.Match) -> str:
+        if not _JINJA_SYNTAX.search(span.group(0)):
+            return span.group(0)
+        self.literals.append(span.group(0))
+        return f"{{{{ _literal({len(self.literals) - 1}) }}}}"
+
+    def literal(self, index: int) -> str:
+        return self.literals[index]
 
     def _inline_cell(self, code: str, path: Path, fence_line: int) -> Cell:
         body, options, start = split_options(code, Location(path, fence_line + 1))
@@ -174,20 +218,32 @@ class _CellCollector:
         where = _caller_location()
         file_part, _, cell_name = str(ref).partition("#")
         path = (self.project.snippets_dir / file_part).resolve()
+        if not path.is_relative_to(self.project.root):
+            raise DeckError(f"snippet path '{file_part}' leads outside the course folder: "
+                            "snippets are read from snippets/ (or elsewhere in the course)", where)
         if not path.is_file():
             raise DeckError(f"snippet file not found: snippets/{file_part}", where)
         self.files.add(path)
         snippet_file = self._snippet_files.get(path) or parse_snippet_file(path)
         self._snippet_files[path] = snippet_file
+        ran = self._ran.setdefault(path, set())
         if cell_name:
             found = snippet_file.cells.get(cell_name)
             if found is None:
                 names = ", ".join(snippet_file.cells) or "none: mark cells with '# %% name'"
                 raise DeckError(f"no cell named '{cell_name}' in snippets/{file_part} "
                                 f"(cells: {names})", where)
+            for piece in snippet_file.needed_before(cell_name):
+                if piece.label not in ran:  # a script would have run it: run it first, unseen
+                    body, options, start = split_options(piece.code, Location(path, piece.line))
+                    self._add(Cell(body, replace(options, echo=False, output="hide"), origin=start,
+                                   reference=where, name=piece.name, setup=True))
+                    ran.add(piece.label)
             code, line = found.code, found.line
+            ran.add(cell_name)
         else:
             code, line = snippet_file.text, 1
+            ran.update(piece.label for piece in snippet_file.order)
         body, options, start = split_options(code, Location(path, line))
         options = make_options(raw_options, where, options)
         return self._add(Cell(body, options, origin=start, reference=where, name=cell_name))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import DeckError, Location
+from .errors import DeckError, Location, read_source
 from .project import Project
 from .sources import Deck
 
@@ -20,7 +20,7 @@ def check_theme(deck: Deck, project: Project) -> None:
     theme = deck.front_matter.get("theme")
     if theme is None or theme in BUILTIN_THEMES or theme in project.themes():
         return
-    line = next((n for n, text in enumerate(deck.path.read_text().splitlines(), 1)
+    line = next((n for n, text in enumerate(read_source(deck.path).splitlines(), 1)
                  if text.startswith("theme:")), None)
     known = ", ".join(BUILTIN_THEMES + tuple(project.themes()))
     raise DeckError(f"unknown theme '{theme}' (themes: {known}; a project theme is a CSS "

@@ -31,6 +31,7 @@ from .builder import DeckReport, Tools, build_decks
 from .cache import FREEZE_DIR
 from .errors import DeckError, Location, ToolError
 from .execute import KernelDied, KernelPool
+from .files import build_lock
 from .options import BuildOptions
 from .progress import Progress
 from .project import COURSE_FILE, Project, load_project
@@ -137,7 +138,7 @@ class PreviewBuilder:
         return affected_decks(self.project, self.decks(), self.depends_on, in_error, changed)
 
     def rebuild(self, decks: list[Path]) -> list[DeckReport]:
-        with self.lock:
+        with self.lock, build_lock(self.project.build_dir, self.tools.progress.note):
             started = time.monotonic()
             try:
                 reports = build_decks(self.project, decks, self.options, self.tools)
@@ -202,7 +203,7 @@ class PreviewBuilder:
         deck = next((d for d in self.decks() if d.stem == deck_name), None)
         if deck is None:
             return None
-        with self.lock:
+        with self.lock, build_lock(self.project.build_dir, self.tools.progress.note):
             reports = build_decks(self.project, [deck], replace(self.options, formats=("pdf",)), self.tools)
         pdf = self.project.build_dir / f"{deck_name}.pdf"
         return pdf if reports and reports[0].ok and pdf.exists() else None

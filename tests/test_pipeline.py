@@ -45,7 +45,7 @@ def test_options_and_rich_outputs(built_course):
     assert 'print("this output is hidden")' in md and "```output\nthis output is hidden" not in md
     svg = re.search(r'src="(options_files/[0-9a-f]{16}\.svg)"', md)
     assert svg and b"<svg" in (root / "build" / svg.group(1)).read_bytes()
-    assert "**bold from the kernel**" in md
+    assert '<div class="cell-output-markdown">\n<p><strong>bold from the kernel</strong></p>' in md
     assert '<div class="cell-output-html">\n<table><tr><th>token</th>' in md
     assert "\n\n<tr><td>hello" not in md                         # blank lines removed from HTML
     assert "```stderr\nto stderr\n```" in md

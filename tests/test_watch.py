@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, make_course
+from conftest import REPO, make_course, run_build
 
 COUNTED = """# Counted
 
@@ -181,6 +181,15 @@ def test_a_dead_kernel_is_restarted_and_the_deck_rebuilt(watching):
     assert watching.expect("reload")["decks"] == ["second"]
     assert "kernel died: restarting it and rebuilding" in "\n".join(watching.output)
     assert "survived" in (watching.root / "build" / "second.md").read_text()
+
+
+def test_a_one_off_build_while_watching(watching):
+    proc = run_build(watching.root, "slides/second.md", "--html")
+    assert proc.returncode == 0, proc.stderr
+    watching.edit("slides/second.md", "# Second deck", "# Second deck (after a build)")
+    assert watching.expect("reload", until=lambda data: "second" in data["decks"])
+    assert "(after a build)" in watching.get("second.html")
+    watching.edit("slides/second.md", "# Second deck (after a build)", "# Second deck")
 
 
 def test_a_pdf_on_request_from_the_page(watching):
