@@ -5,17 +5,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DeckError, Location
+from .cache import Cache
+from .errors import DeckError, Location, ToolError
 from .execute import KernelPool
-from .files import Stamp, copy_if_changed, write_if_changed
+from .files import Stamp, copy_if_changed, write_atomic, write_if_changed
 from .formatting import CellFormatter, FigureFolder, inject, templates_for
 from .options import BuildOptions, target_names
 from .outputs import CellResult
 from .progress import Progress
 from .project import Project
-from .render import ENGINE_CONFIG, MarpWorker, render
+from .render import ENGINE_CONFIG, MarpWorker, node_modules, render
 from .running import Execution, execute_cells
 from .assets import Assets, localize
+from .live import still_pictures
 from .slides import parse_slides, with_lecturer_badge
 from .sources import Deck, load_deck
 from .themes import check_theme, theme_colours
@@ -86,7 +88,11 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
                                if cell.options.error and not result.error)
         report.warnings.extend(f"{cell.describe()}: {note}" for cell, result in zip(deck.cells, results)
                                for note in result.notes)
-        texts = {paper: deck_markdown(deck, results, project, paper) for paper in (False, True)}
+        texts = {False: deck_markdown(deck, results, project)}
+        if any(fmt != "html" for fmt in options.formats):
+            stills, problems = still_pictures_of(results, project, tools)
+            report.warnings.extend(f"{Location(deck.path)}: {problem}" for problem in problems)
+            texts[True] = deck_markdown(deck, results, project, stills)
         rendition = write_rendition(project, deck, texts, deck.name, tools)
         report.warnings.extend(rendition.warnings)
         report.written += rendition.written
@@ -126,9 +132,10 @@ class Rendition:
 
 def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], stem: str,
                     tools: Tools) -> Rendition:
-    """From the deck's Markdown for the screen and for paper (`markdown[paper]`): localize
-    its files (remote ones from the asset cache, placeholders for the missing), mark
-    lecturer-only slides, and write build/STEM.md (and STEM.paper.md if it differs)."""
+    """From the deck's Markdown for the screen and, when asked for, for paper
+    (`markdown[paper]`): localize its files (remote ones from the asset cache,
+    placeholders for the missing), mark lecturer-only slides, and write build/STEM.md
+    (and STEM.paper.md when it differs)."""
     theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
     colours = theme_colours(theme_css)
     assert tools.assets is not None
@@ -139,8 +146,9 @@ def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], ste
         warnings += [w for w in localized.warnings if w not in warnings]
     screen, paper_path = project.build_dir / f"{stem}.md", project.build_dir / f"{stem}.paper.md"
     written = [screen] if write_if_changed(screen, texts[False]) else []
-    if texts[True] == texts[False]:
-        paper_path.unlink(missing_ok=True)
+    if texts.get(True, texts[False]) == texts[False]:
+        if True in texts:
+            paper_path.unlink(missing_ok=True)
         return Rendition(screen, screen, warnings, written)
     if write_if_changed(paper_path, texts[True]):
         written.append(paper_path)
@@ -179,14 +187,34 @@ def render_stamp(project: Project, markdown: Path, fmt: str, extra: tuple[str, .
                     project.root / "package-lock.json", ENGINE_CONFIG, repr(assets), repr(extra))
 
 
-def deck_markdown(deck: Deck, results: list[CellResult], project: Project, paper: bool) -> str:
-    """The deck's Marp Markdown for the screen or for `paper`: each cell's marker replaced
-    by its code and outputs (figures are written to build/DECK_files/)."""
+def deck_markdown(deck: Deck, results: list[CellResult], project: Project,
+                  stills: dict[str, bytes] | None = None) -> str:
+    """The deck's Marp Markdown: each cell's marker replaced by its code and outputs
+    (figures are written to build/DECK_files/). With `stills` it is for paper (PDF, PPTX):
+    interactive outputs are shown by their still pictures."""
     build = project.build_dir
     files = f"{deck.name}_files"
-    formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(build / files, files))
+    formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(build / files, files),
+                              node_modules(project.root), stills)
+    paper = stills is not None
     formatted = [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)]
     return inject(deck, formatted)
+
+
+def still_pictures_of(results: list[CellResult], project: Project, tools: Tools) -> tuple[dict[str, bytes], list[str]]:
+    """Still pictures of the interactive outputs, for paper (taken in the browser the first
+    time, then from the cache); without a browser, paper shows their text instead."""
+    def take(page: str, key: str) -> bytes:
+        if tools.marp is None:
+            tools.marp = MarpWorker(project.root)
+        file = project.build_dir / ".stills" / f"{key}.html"
+        write_atomic(file, page)
+        return tools.marp.still(file, file.with_suffix(".png")).read_bytes()
+
+    try:
+        return still_pictures(results, node_modules(project.root), Cache(project.root), take), []
+    except ToolError as exc:
+        return {}, [f"interactive outputs are shown as text on paper: {exc}"]
 
 
 def copy_slide_assets(project: Project) -> None:

@@ -13,6 +13,8 @@ Layout (format 1; every file is written to a temporary name and renamed into pla
     _freeze/blobs/<s[:2]>/<sha256>.<ext>  figures, by content hash
     _freeze/decks/<deck>.json          the last good build's cells and what their keys
                                        were made of, for `status`
+    _freeze/stills/<h[:2]>/<h>.png     still pictures of interactive outputs, for paper
+                                       (h: the hash of the output's page)
 """
 from __future__ import annotations
 
@@ -226,9 +228,10 @@ class Cache:
             raise ValueError(f"blob {name} does not match its hash")
         return raw
 
-    def prune(self, keep: set[str]) -> tuple[int, int]:
+    def prune(self, keep: set[str], keep_stills: set[str]) -> tuple[int, int]:
         """Remove the entries whose key is not in `keep`, then the blobs no kept entry
-        names. Returns how many entries and blobs were removed."""
+        names, and the still pictures not in `keep_stills`. Returns how many entries and
+        files (blobs, stills) were removed."""
         entries = blobs = 0
         named: set[str] = set()
         for entry in self.folder.glob("cells/*/*.json"):
@@ -241,7 +244,25 @@ class Cache:
             if blob.name not in named:
                 blob.unlink()
                 blobs += 1
+        for still in self.folder.glob("stills/*/*.png"):
+            if still.stem not in keep_stills:
+                still.unlink()
+                blobs += 1
         return entries, blobs
+
+    # -- still pictures of interactive outputs (for paper), by the hash of their page
+
+    def _still(self, key: str) -> Path:
+        return self.folder / "stills" / key[:2] / f"{key}.png"
+
+    def still(self, key: str) -> bytes | None:
+        try:
+            return self._still(key).read_bytes()
+        except OSError:
+            return None
+
+    def store_still(self, key: str, png: bytes) -> None:
+        write_atomic(self._still(key), png)
 
     # -- per-deck manifest, for `status`
 

@@ -186,10 +186,14 @@ class SnippetFile:
         facts = [CodeFacts(piece.code) for piece in self.order[:position + 1]]
         return [self.order[i] for i in replay_set(facts, [position])]
 
-    def defining(self, name: str, before: str) -> SnippetCell | None:
-        """The last piece before cell `before` that binds `name` (for error messages)."""
-        earlier = self.order[:next(i for i, piece in enumerate(self.order) if piece.name == before)]
-        return next((piece for piece in reversed(earlier) if name in CodeFacts(piece.code).binds), None)
+    def defining(self, name: str, cell: str) -> tuple[SnippetCell, bool] | None:
+        """The piece of the file that binds `name` (the last one before cell `cell`, else
+        the first after it), and whether it comes after (for error messages)."""
+        position = next(i for i, piece in enumerate(self.order) if piece.name == cell)
+        binds = [i for i, piece in enumerate(self.order) if i != position and name in CodeFacts(piece.code).binds]
+        earlier = [i for i in binds if i < position]
+        found = earlier[-1] if earlier else (binds[0] if binds else None)
+        return None if found is None else (self.order[found], found > position)
 
 
 def parse_snippet_file(path: Path) -> SnippetFile:

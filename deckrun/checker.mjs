@@ -1,9 +1,11 @@
-// Looks at rendered decks in headless Chromium (the browser Marp uses) and reports, per
-// slide, content that overflows the slide box, images without alt text and text whose
-// contrast is below WCAG AA (axe-core's color-contrast rule).
+// Looks at pages in headless Chromium (the browser Marp uses): rendered decks, for each
+// slide's content that overflows the slide box, images without alt text and text whose
+// contrast is below WCAG AA (axe-core's color-contrast rule); and interactive outputs,
+// for a still picture of them (for paper).
 //
 // Used by marp_worker.mjs: `openChecker(modules, browserPath)` launches one browser;
-// `checker.check(htmlFile, {accessibility})` returns [{slide, kind, what, detail, pixels}].
+// `checker.check(htmlFile, {accessibility})` returns [{slide, kind, what, detail, pixels}];
+// `checker.still(htmlFile, pngFile)` writes a picture of the page's content.
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
@@ -25,8 +27,12 @@ function measure(names) {
   for (const section of document.querySelectorAll('section[id]')) {
     const layer = section.dataset.marpitAdvancedBackground
     if (layer === 'background' || layer === 'pseudo') continue
-    const box = section.getBoundingClientRect()
-    const scale = box.width / section.offsetWidth || 1
+    const outer = section.getBoundingClientRect()
+    const scale = outer.width / section.offsetWidth || 1
+    // The slide's content box: what runs into the padding runs under the footer and the page number.
+    const padding = getComputedStyle(section)
+    const box = { right: outer.right - parseFloat(padding.paddingRight) * scale,
+                  bottom: outer.bottom - parseFloat(padding.paddingBottom) * scale }
     const crossing = []
     for (const el of section.querySelectorAll(Object.keys(names).map(n => n.toLowerCase()).join(','))) {
       if (el.closest('header, footer') || el.matches('div.columns, div.cell, div.cell-code, div.cell-outputs')) continue
@@ -99,6 +105,23 @@ export async function openChecker(modules, browserPath) {
         await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 30000 })
         const reports = await page.evaluate(measure, NAMES)
         return accessibility ? reports.concat(await contrast(page, axeSource)) : reports
+      } finally {
+        await page.close()
+      }
+    },
+    async still(file, png) {
+      const page = await browser.newPage()
+      try {
+        await page.setViewport({ width: 1100, height: 800, deviceScaleFactor: 2 })
+        await page.goto(pathToFileURL(file).href, { waitUntil: 'networkidle0', timeout: 30000 })
+        await new Promise(resolve => setTimeout(resolve, 500)) // drawings that animate in
+        const box = await page.evaluate(() => {
+          const r = document.body.getBoundingClientRect()
+          return { x: 0, y: 0, width: Math.ceil(Math.max(r.width, document.body.scrollWidth)),
+                   height: Math.ceil(Math.max(r.height, document.body.scrollHeight)) }
+        })
+        await page.screenshot({ path: png, clip: box, captureBeyondViewport: true })
+        return png
       } finally {
         await page.close()
       }

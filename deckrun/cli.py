@@ -17,7 +17,8 @@ from .errors import DeckError, Location, ToolError
 from .files import build_lock
 from .progress import Progress
 from .project import Project, load_project
-from .render import FORMATS
+from .live import pages, still_key
+from .render import FORMATS, node_modules
 
 COMMANDS = ("build", "publish", "check", "watch", "serve", "status", "prune", "clean")
 
@@ -188,10 +189,13 @@ def prune(project: Project, options: BuildOptions) -> int:
     """Remove cache entries that no cell of any deck has as its key (old versions)."""
     cache = Cache(project.root)
     keep: set[str] = set()
+    stills: set[str] = set()
     for path in project.decks():
         deck = prepare(path, project)  # a deck that does not load: prune nothing
-        keep.update(key.key for key in plan_deck(deck, project, options, cache).keys)
-    entries, blobs = cache.prune(keep)
+        plan = plan_deck(deck, project, options, cache)
+        keep.update(key.key for key in plan.keys)
+        stills.update(still_key(page) for page in pages([r for r in plan.results if r], node_modules(project.root)))
+    entries, blobs = cache.prune(keep, stills)
     print(f"removed {entries} cache entr{'y' if entries == 1 else 'ies'} and "
           f"{blobs} figure{'' if blobs == 1 else 's'} no deck uses")
     return 0

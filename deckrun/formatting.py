@@ -10,6 +10,7 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass
+from typing import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import jinja2
 
 from .cells import Cell, CellOptions
 from .files import write_atomic
+from .live import document, interactive_html, still_key
 from .outputs import CellResult, Error, Output, OutputKind, Rich, Stream, best_kind
 from .sources import MARKER_PATTERN, Deck
 
@@ -56,13 +58,20 @@ class FigureFolder:
 
 
 class CellFormatter:
-    def __init__(self, templates: Templates, figures: FigureFolder) -> None:
+    """Cell results as Marp Markdown. `node_modules` holds the browser libraries that
+    interactive outputs get inlined; `stills` the still pictures of interactive outputs
+    (live.still_key -> PNG) that paper shows instead."""
+
+    def __init__(self, templates: Templates, figures: FigureFolder, node_modules: Path | None = None,
+                 stills: Mapping[str, bytes] | None = None) -> None:
         self.templates = templates
         self.figures = figures
+        self.node_modules = node_modules
+        self.stills = stills or {}
 
     def cell(self, cell: Cell, result: CellResult, paper: bool = False) -> str:
-        """The cell's Markdown; `paper` (PDF, PPTX) puts a still picture or a note where
-        the screen gets an interactive output."""
+        """The cell's Markdown; `paper` (PDF, PPTX) puts a still picture where the screen
+        gets an interactive output."""
         opts = cell.options
         code = ""
         if opts.echo and opts.output != "only":
@@ -70,37 +79,56 @@ class CellFormatter:
                                          fence=fence_for(cell.code))
         outputs = ""
         if opts.output != "hide":
-            outputs = "\n\n".join(filter(None, (self.output(o, opts, paper) for o in result.outputs)))
+            outputs = "\n\n".join(filter(None, self.outputs(result.outputs, opts, paper)))
         return self.templates.render("cell", code=code, outputs=outputs, layout=opts.output)
 
-    def output(self, output: Output, opts: CellOptions, paper: bool) -> str:
+    def outputs(self, outputs: tuple[Output, ...], opts: CellOptions, paper: bool) -> list[str]:
+        """Each output's Markdown; the HTML and JavaScript of a cell that runs script are
+        one interactive output, where the first of them was."""
+        live = interactive_html([o for o in outputs if isinstance(o, Rich)])
+        shown, placed = [], False
+        for output in outputs:
+            if live and isinstance(output, Rich) and _WEB.intersection(output.data):
+                if not placed:
+                    shown.append(self.live(live, output, opts, paper))
+                    placed = True
+                continue
+            shown.append(self.output(output, opts))
+        return shown
+
+    def output(self, output: Output, opts: CellOptions) -> str:
         if isinstance(output, Stream):
             text = truncate(output.text, opts.max_lines)
             return self.templates.render("stream", name=output.name, text=text, fence=fence_for(text))
         if isinstance(output, Error):
             return self.templates.render("error", ename=output.ename, evalue=output.evalue,
                                          fence=fence_for(output.evalue))
-        return self.rich(output, opts, paper)
+        kind = best_kind(output.data)
+        return self.kind(kind, output.data, opts) if kind else ""
 
-    def rich(self, output: Rich, opts: CellOptions, paper: bool) -> str:
-        """Output cannot change the slides around it: HTML and Markdown become one HTML
-        block (no line of it is read as Markdown: a `---` is no slide break), and HTML
-        that runs script is live only in a sandboxed frame, on the screen."""
-        data = dict(output.data)
-        live = interactive_html(data)
-        if live:
-            if not paper:
-                srcdoc = html.escape(live_document(live)).replace("\n", "&#10;")  # one line
-                return self.templates.render("live", srcdoc=srcdoc, height=opts.height or "480px")
-            for mime in ("text/html", "application/javascript"):
-                data.pop(mime, None)
-        kind = best_kind(data)
-        still = self.kind(kind, data, opts) if kind else ""
-        if live:  # paper: the bundle's own picture (or text), and where the live one is
-            still = "\n\n".join(filter(None, [still, self.templates.render("live_note")]))
-        return still
+    def live(self, html_text: str, first: Rich, opts: CellOptions, paper: bool) -> str:
+        """On screen: the output running in a sandboxed frame (it cannot reach the deck);
+        on paper: its still picture (else its other representation), and a note."""
+        page = document(html_text, self.node_modules)
+        if not paper:
+            srcdoc = html.escape(page).replace("\n", "&#10;")  # one line: one Markdown block
+            return self.templates.render("live", srcdoc=srcdoc, height=opts.height or "480px")
+        still = self.stills.get(still_key(page))
+        if still:
+            src = self.figures.save(still, "png")
+            picture = self.templates.render("image", src=src, style=image_style(opts),
+                                            alt=opts.fig_alt or "A still picture of an interactive output",
+                                            caption=opts.fig_cap)
+        else:
+            rest = {k: v for k, v in first.data.items() if k not in _WEB}
+            kind = best_kind(rest)
+            picture = self.kind(kind, rest, opts) if kind else ""
+        return "\n\n".join(filter(None, [picture, self.templates.render("live_note")]))
 
     def kind(self, kind: OutputKind, data: dict[str, str], opts: CellOptions) -> str:
+        """One representation of an output: a figure, HTML, Markdown (as HTML) or text.
+        HTML and Markdown become one HTML block, so no line of them is read as Markdown
+        (a `---` in them is no slide break)."""
         content = data[kind.mime]
         if kind.extension:
             src = self.figures.save(kind.to_bytes(content), kind.extension)
@@ -114,20 +142,7 @@ class CellFormatter:
         return self.templates.render(kind.template, text=text, fence=fence_for(text))
 
 
-_SCRIPTED = re.compile(r"<script\b|\son\w+\s*=|javascript:|<iframe\b|<object\b|<embed\b", re.IGNORECASE)
-
-
-def interactive_html(data: dict[str, str]) -> str:
-    """The HTML of a bundle that runs script (a widget, an interactive chart), or ''."""
-    html_text = data.get("text/html", "")
-    if "application/javascript" in data:
-        html_text += f"\n<script>{data['application/javascript']}</script>"
-    return html_text if _SCRIPTED.search(html_text) else ""
-
-
-def live_document(body: str) -> str:
-    return ("<!doctype html><html><head><meta charset=\"utf-8\"><style>body{margin:0;"
-            "font-family:sans-serif}</style></head><body>" + body + "</body></html>")
+_WEB = {"text/html", "application/javascript"}
 
 
 def markdown_to_html(text: str) -> str:

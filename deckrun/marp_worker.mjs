@@ -6,6 +6,7 @@
 //   {"marp": [CLI arguments...]}                      -> {"code": exit code}
 //   {"check": "deck.html", "browser": "/path/to/chrome", "accessibility": true}
 //                                                      -> {"reports": [...]}
+//   {"still": "page.html", "png": "page.png", "browser": "/path/to/chrome"} -> {"png": path}
 // Messages (Marp's log) come first; the answer is one line "@@deckrun-done <JSON>".
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
@@ -16,15 +17,21 @@ const modules = dirname(dirname(dirname(dirname(marpEntry))))
 const { marpCli } = await import(pathToFileURL(marpEntry).href)
 let checker = null
 
+async function browser(path) {
+  if (!checker) {
+    const { openChecker } = await import('./checker.mjs')
+    checker = await openChecker(modules, path)
+  }
+  return checker
+}
+
 async function answer(request) {
   if (request.marp) return { code: await marpCli(request.marp) }
   if (request.check) {
-    if (!checker) {
-      const { openChecker } = await import('./checker.mjs')
-      checker = await openChecker(modules, request.browser)
-    }
-    return { reports: await checker.check(request.check, { accessibility: request.accessibility }) }
+    const reports = await (await browser(request.browser)).check(request.check, { accessibility: request.accessibility })
+    return { reports }
   }
+  if (request.still) return { png: await (await browser(request.browser)).still(request.still, request.png) }
   throw new Error(`unknown request: ${JSON.stringify(request)}`)
 }
 

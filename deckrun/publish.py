@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlparse
 
 from .analysis import CodeFacts
 from .builder import (BuiltDeck, Tools, build_decks, deck_markdown, metadata, render_outputs,
-                      write_rendition)
+                      still_pictures_of, write_rendition)
 from .errors import DeckError, Location, ToolError
 from .files import Stamp, copy_if_changed, write_atomic, write_if_changed
 from .handouts import Paper, check_handout, check_paper, write_handout, write_notes
@@ -99,8 +99,10 @@ def publish_deck(project: Project, built: BuiltDeck, options: PublishOptions, to
 
     # Students: the Markdown without lecturer-only slides and notes, rendered into the site.
     student = replace(deck, markdown=without_lecturer_content(deck.markdown))
-    texts = {paper: without_lecturer_content(deck_markdown(student, built.execution.results, project, paper))
-             for paper in (False, True)}
+    results = built.execution.results
+    stills, _ = still_pictures_of(results, project, tools)  # warned about by the build
+    texts = {False: without_lecturer_content(deck_markdown(student, results, project)),
+             True: without_lecturer_content(deck_markdown(student, results, project, stills))}
     rendition = write_rendition(project, deck, texts, f"{deck.name}.student", tools)
     html, pdf = site / f"{deck.name}.html", site / f"{deck.name}.pdf"
     render_outputs(project, rendition, {"html": html, "pdf": pdf}, tools,

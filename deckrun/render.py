@@ -49,17 +49,25 @@ def find_browser() -> Path:
                     "or set CHROME_PATH to its executable.")
 
 
+def node_modules(root: Path) -> Path | None:
+    """The packages pinned in package.json (the Marp CLI, browser libraries): the
+    course's own node_modules, else deckrun's checkout's."""
+    for folder in (root, Path(__file__).resolve().parent.parent):
+        if (folder / "node_modules" / ".bin" / "marp").exists():
+            return folder / "node_modules"
+    return None
+
+
 def find_marp(root: Path) -> Path:
-    """The pinned Marp CLI: the course's own node_modules, else deckrun's checkout's."""
+    """The pinned Marp CLI."""
     if shutil.which("node") is None:
         raise ToolError("Node.js is needed to run the Marp CLI and was not found on PATH: install "
                         "Node.js 18 or newer (Debian/Ubuntu: sudo apt-get install nodejs npm)")
-    for folder in (root, Path(__file__).resolve().parent.parent):
-        marp = folder / "node_modules" / ".bin" / "marp"
-        if marp.exists():
-            return marp
-    raise ToolError(f"the Marp CLI is not installed in {root / 'node_modules'}: "
-                    "run `npm ci` (or `./run setup`) in the project folder")
+    modules = node_modules(root)
+    if modules is None:
+        raise ToolError(f"the Marp CLI is not installed in {root / 'node_modules'}: "
+                        "run `npm ci` (or `./run setup`) in the project folder")
+    return modules / ".bin" / "marp"
 
 
 def marp_command(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
@@ -233,6 +241,17 @@ class MarpWorker:
         if "reports" not in answer:
             raise ToolError(f"could not check {html.name} in the browser: {answer.get('error') or said}")
         return answer["reports"]
+
+    def still(self, page: Path, png: Path) -> Path:
+        """A picture of a page's content (an interactive output), taken in the browser."""
+        try:
+            answer, said = self._ask({"still": str(page), "png": str(png), "browser": str(find_browser())},
+                                     CHECK_LIMIT)
+        except _Hung:
+            raise ToolError(f"no still picture of {page.name}: the browser ({find_browser()}) did not answer") from None
+        if "png" not in answer or not png.exists():
+            raise ToolError(f"no still picture of {page.name}: {answer.get('error') or said}")
+        return png
 
     def _stop(self) -> None:
         if self.proc is not None:

@@ -155,12 +155,14 @@ def _defined_elsewhere(cell: Cell, error: Error) -> str:
     found = re.match(r"name '(\w+)' is not defined", error.evalue)
     if error.ename != "NameError" or not found or cell.origin.path.suffix != ".py" or not cell.name:
         return ""
-    piece = parse_snippet_file(cell.origin.path).defining(found.group(1), cell.name)
-    if piece is None:
+    defining = parse_snippet_file(cell.origin.path).defining(found.group(1), cell.name)
+    if defining is None:
         return ""
+    piece, later = defining
     where = f"{Location(cell.origin.path)}:{piece.line}"
     what = f"cell '{piece.name}' ({where})" if piece.name else where
-    return f"('{found.group(1)}' is set by {what}, which did not run before this cell)"
+    return f"('{found.group(1)}' is set by {what}, " + (
+        "which comes after this cell in the file)" if later else "which did not run before this cell)")
 
 
 def cell_error(cell: Cell, result: CellResult) -> DeckError:

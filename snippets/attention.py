@@ -16,6 +16,7 @@ tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
 print(len(outputs.attentions), "layers, each", tuple(outputs.attentions[0].shape))
 
 # %% one_head
+#| fig-alt: "A heatmap of how strongly each token of the sentence attends to every other token, in layer 2, head 5 of MiniLM."
 import matplotlib.pyplot as plt
 from helpers import heatmap
 
@@ -28,6 +29,7 @@ heatmap(ax, weights.detach(), tokens,
         title=f"Layer {layer}, head {head}");
 
 # %% all_heads
+#| fig-alt: "Twelve small heatmaps, one per attention head of MiniLM's layer 2, each with its own pattern."
 layer_weights = outputs.attentions[layer][0].detach()
 fig, axes = plt.subplots(2, 6, figsize=(15, 6.4), sharex=True, sharey=True)
 for head, ax in enumerate(axes.flat):
@@ -37,6 +39,7 @@ fig.suptitle(f"Layer {layer}: all {len(axes.flat)} heads")
 fig.tight_layout()
 
 # %% average
+#| fig-alt: "Left, the average attention of layer 2's heads as a heatmap; right, a bar chart of how much the word 'it' attends to each token."
 mean_weights = layer_weights.mean(dim=0)
 it = tokens.index("it")
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
@@ -44,3 +47,8 @@ heatmap(left, mean_weights, tokens, title=f"Layer {layer}, average of the heads"
 right.barh(tokens[::-1], mean_weights[it].flip(0))
 right.set_title("How much 'it' attends to each token")
 fig.tight_layout()
+
+# %% interactive
+from bertviz import head_view  # pick a layer; hover over a word to see where each head looks
+
+head_view(outputs.attentions, tokens, html_action="return")

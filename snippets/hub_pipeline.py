@@ -4,7 +4,7 @@
 from transformers import pipeline
 
 try:
-    classifier = pipeline("sentiment-analysis",
+    classifier = pipeline("text-classification",
                           model="distilbert/distilbert-base-uncased-finetuned-sst-2-english")
     print(classifier("I love using the Hugging Face library!"))
 except OSError as err:  # no network and no cached copy

@@ -49,6 +49,7 @@ accuracy = (test["label"] == predicted).mean()
 print(f"accuracy: {accuracy:.0%} of {len(test)}")
 
 # %% confusion
+#| fig-alt: "A confusion matrix of the fine-tuned classifier on the held-out reviews: true labels against predicted labels."
 import matplotlib.pyplot as plt
 
 matrix = pd.crosstab(test["label"], pd.Series(predicted, index=test.index, name="predicted"))

@@ -26,6 +26,7 @@ top = pd.DataFrame({label: [w for w, _ in c.most_common(40) if w not in stop][:6
 top
 
 # %% chart
+#| fig-alt: "A bar chart of the most frequent words in the 200 reviews."
 import matplotlib.pyplot as plt
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True)

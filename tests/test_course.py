@@ -1,6 +1,7 @@
 """The example course (slides/, snippets/, data/, themes/) builds offline with real outputs."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -99,3 +100,69 @@ def test_the_theme_works_in_plain_marp(tmp_path):
                     str(REPO / "themes"), "-o", str(out)], check=True, capture_output=True)
     html = out.read_text()
     assert "--nmt-navy" in html and 'class="lead"' in html
+
+
+def test_diagrams_are_vector_pictures(course):
+    root, _ = course
+    markdown = (root / "build" / "session-12.md").read_text()
+    diagrams = re.findall(r'<img src="(session-12_files/[0-9a-f]{16}\.svg)" alt="([^"]*)"', markdown)
+    assert len(diagrams) == 2 and "attention head" in diagrams[0][1]
+    svg = (root / "build" / diagrams[0][0]).read_text()
+    assert svg.lstrip().startswith(("<?xml", "<svg")) and "One attention head" in svg
+
+
+def test_bertviz_is_live_offline_in_html_and_a_picture_on_paper(course):
+    root, _ = course
+    html = (root / "build" / "session-12.html").read_text()
+    frame = re.search(r'<iframe class="cell-output-live" sandbox="allow-scripts"[^>]*srcdoc="([^"]*)"', html)
+    assert frame and "bertviz" in frame.group(1) and "define(&#x27;d3&#x27;" in frame.group(1)
+    assert "cdnjs" not in html and not re.search(r"<script[^>]+src=[\"']https?:", html)
+    paper = (root / "build" / "session-12.paper.md").read_text()
+    assert "Interactive in the HTML version" in paper and "cell-output-live" not in paper
+    assert list((root / "_freeze" / "stills").rglob("*.png"))
+    pdf = PdfReader(root / "build" / "session-12.pdf")
+    page = next(p for p in pdf.pages if "Explore it yourself" in p.extract_text())
+    assert page.images and "Interactive in the HTML version" in page.extract_text()
+
+
+def test_the_translator_is_a_marian_model_with_sentencepiece(course):
+    root, _ = course
+    folder = root / "build" / "models" / "marian-en-es"
+    assert {"source.spm", "target.spm", "vocab.json", "tokenizer_config.json", "config.json"} <= {
+        p.name for p in folder.iterdir()}
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    assert type(tokenizer).__name__ == "MarianTokenizer"
+    assert type(AutoModelForSeq2SeqLM.from_pretrained(str(folder))).__name__ == "MarianMTModel"
+    text = pdf_text(root / "build" / "session-12.pdf")
+    assert "<pad> ella lee el periódico</s>" in text.replace("  ", " ")
+    assert re.search(r"\b(1[5-9]|20) of 20 unseen sentences translated exactly", text)
+
+
+def test_the_hub_pipeline_just_works_when_the_model_is_cached(tmp_path):
+    """A tiny classifier saved under the Hub name in an HF_HOME, offline: the deck's cell
+    loads it from the cache and classifies."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+
+    root = tmp_path / "course"
+    root.mkdir()
+    for part in ("snippets", "themes", "course.yaml"):
+        (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, root / part)
+    (root / "slides").mkdir()
+    (root / "slides" / "hub.md").write_text("# Hub\n\n{{ snippet('hub_pipeline.py#classify') }}\n")
+    snapshot = (tmp_path / "hf" / "hub" / "models--distilbert--distilbert-base-uncased-finetuned-sst-2-english"
+                / "snapshots" / ("0" * 40))
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "love", "using", "the", "hugging", "face", "library", "!"]
+    (snapshot / "vocab.txt").write_text("\n".join(words) + "\n")
+    DistilBertTokenizerFast(vocab_file=str(snapshot / "vocab.txt")).save_pretrained(snapshot)
+    config = DistilBertConfig(vocab_size=len(words), dim=32, hidden_dim=64, n_layers=1, n_heads=2,
+                              id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
+    DistilBertForSequenceClassification(config).save_pretrained(snapshot)
+    proc = run_build(root, "--html", env={**os.environ, "HF_HOME": str(tmp_path / "hf")})
+    assert proc.returncode == 0, proc.stderr
+    markdown = (root / "build" / "hub.md").read_text()
+    assert re.search(r"\[\{'label': '(POSITIVE|NEGATIVE)', 'score': 0\.\d+\}\]", markdown)
+    assert "```output\nModel not available offline" not in markdown

@@ -170,3 +170,25 @@ def test_clean_removes_build_output(course):
     assert run_build(course, "clean").returncode == 0
     assert not (course / "build").exists()
     assert (course / "slides" / "second.md").exists()
+
+
+def test_a_snippet_cell_runs_after_the_earlier_cells_it_needs(course):
+    script = course / "snippets" / "script.py"
+    script.write_text("import math\n\n# %% first\nradius = 2\n\n# %% unrelated\nprint('not needed')\n\n"
+                      "# %% second\nprint(round(math.pi * radius ** 2, 2))\n\n# %% early\nprint(later)\n\n"
+                      "# %% late\nlater = 1\n")
+    (course / "slides" / "script.md").write_text("# Area\n\n{{ snippet('script.py#second') }}\n")
+    proc = run_build(course, "slides/script.md", "--html")
+    assert proc.returncode == 0, proc.stderr
+    assert "[2/3] slides/script.md:3 (setup from script.py#first) ..." in proc.stdout
+    markdown = (course / "build" / "script.md").read_text()
+    assert "12.57" in markdown and "radius = 2" not in markdown and "not needed" not in markdown
+    script.write_text(script.read_text().replace("radius = 2", "radius = 3"))  # setup is in the key
+    again = run_build(course, "slides/script.md", "--html")
+    assert "28.27" in (course / "build" / "script.md").read_text(), again.stdout
+    (course / "slides" / "script.md").write_text("# Early\n\n{{ snippet('script.py#early') }}\n")
+    early = run_build(course, "slides/script.md", "--html")
+    assert early.returncode == 1
+    assert "cell raised NameError: name 'later' is not defined" in early.stderr
+    assert "('later' is set by cell 'late' (snippets/script.py:16), which comes after this cell in the file)" \
+        in early.stderr

@@ -92,3 +92,38 @@ def test_bad_input_names_file_and_line(root, text, message, line):
         load(root, text)
     assert message in str(caught.value)
     assert caught.value.where.line == line
+
+
+def test_code_on_a_slide_is_never_a_template(root):
+    deck = load(root, "---\nmarp: true\n---\n\n# {{ course.code }}: `{{ name }}`, `{% if x %}` and ``{# c #}``\n\n"
+                      "```yaml\nrun: echo ${{ secrets.HF_TOKEN }}\nsteps: {% for s in steps %}\n```\n\n"
+                      "```python\nprint(f\"{{x}}\")\n```\n\n$$\n\\mathbf{{x}}\n$$\n\n"
+                      "```text jinja\ncode {{ course.code }}\n```\n\n{% raw %}\n{{ left alone }}\n{% endraw %}\n"
+                      "Done {{ 1 + 1 }}\n")
+    assert deck.markdown == ("---\nmarp: true\n---\n\n# ABC1: `{{ name }}`, `{% if x %}` and ``{# c #}``\n\n"
+                             "```yaml\nrun: echo ${{ secrets.HF_TOKEN }}\nsteps: {% for s in steps %}\n```\n\n"
+                             "```python\nprint(f\"{{x}}\")\n```\n\n$$\n\\mathbf{{x}}\n$$\n\n"
+                             "```text\ncode ABC1\n```\n\n\n{{ left alone }}\n\nDone 2\n")
+
+
+def test_a_template_error_after_literal_code_keeps_its_line(root):
+    with pytest.raises(DeckError) as caught:
+        load(root, "```yaml\na: ${{ b }}\nc: d\n```\n\n{{ missing }}\n")
+    assert caught.value.where.line == 6
+
+
+SCRIPT = ("import math\n\n# %% first\nradius = 2\n\n# %% unrelated\nprint('not needed')\n\n"
+          "# %% second\narea = math.pi * radius ** 2\nprint(round(area, 2))\n")
+
+
+def test_a_snippet_cell_gets_the_earlier_cells_it_needs_as_setup(root):
+    write(root, "snippets/script.py", SCRIPT)
+    deck = load(root, "# Only the second\n\n{{ snippet('script.py#second') }}\n")
+    assert [(c.name, c.setup) for c in deck.cells] == [("", True), ("first", True), ("second", False)]
+    setup = deck.cells[1]
+    assert setup.options.output == "hide" and not setup.options.echo
+    assert deck.cells[0].describe().endswith("slides/deck.md:3 (setup from script.py:1)")
+    assert setup.describe().endswith("slides/deck.md:3 (setup from script.py#first)")
+    assert deck.markdown.count("deckrun:cell") == 1  # only the shown cell has a place on a slide
+    shown_first = load(root, "{{ snippet('script.py#first') }}\n\n{{ snippet('script.py#second') }}\n")
+    assert [(c.name, c.setup) for c in shown_first.cells] == [("first", False), ("", True), ("second", False)]
