@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deckrun.project import load_project  # noqa: E402
-from deckrun.render import marp_command  # noqa: E402
+from deckrun.render import find_marp, marp_options  # noqa: E402
 from deckrun.sources import load_deck  # noqa: E402
 
 PARTS = ("slides", "snippets", "data", "themes", "course.yaml")
@@ -54,9 +54,13 @@ def build(root: Path, formats: list[str]) -> list[str]:
 
 
 def marp_alone(root: Path, formats: list[str]) -> float:
-    """The Marp CLI on each deck's generated Markdown, exactly as the build calls it."""
-    commands = [marp_command(REPO, md, fmt, md.with_name(f"floor-{md.stem}.{fmt}"), root / "themes")
-                for md in sorted((root / "build").glob("session-*.md"))
+    """The Marp CLI on each deck's generated Markdown, with the options the build uses,
+    one run per format (as the build renders: all decks of a format together)."""
+    work = root / "floor"  # a copy of build/, so that Marp's outputs land beside it
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(root / "build", work, ignore=shutil.ignore_patterns("*.html", "*.pdf", "site", "lecturer"))
+    decks = [str(md) for md in sorted(work.glob("session-*.md")) if md.suffixes == [".md"]]
+    commands = [[str(find_marp(REPO)), *decks, *marp_options(fmt, root / "themes")]
                 for fmt in (f.lstrip("-") for f in formats)]
     def once() -> float:
         return sum(timed(command, root) for command in commands)

@@ -59,12 +59,12 @@ def main() -> None:
     watching = Watching(root)
     original = deck.read_text()
     steps = [
-        ("prose", lambda n: original.replace("# Counted", f"# Counted, save {n}"), f"save {{n}}"),
+        ("prose", lambda n: original.replace("# Counted", f"# Counted, save {n}"), "save {n}"),
         ("cell", lambda n: original.replace('print("B sees", x + 1)', f'print("B sees", x + {n})'), "B sees {x}"),
         ("broken", lambda n: original.replace("# Counted", "# Counted {% if %}"), None),
-        ("fixed", lambda n: original.replace("# Counted", f"# Counted again {n}"), f"again {{n}}"),
+        ("fixed", lambda n: original.replace("# Counted", f"# Counted again {n}"), "again {n}"),
         ("raises", lambda n: original.replace('print("B sees", x + 1)', "print(undefined_name)"), None),
-        ("fixed", lambda n: original.replace("# Counted", f"# Counted once more {n}"), f"once more {{n}}"),
+        ("fixed", lambda n: original.replace("# Counted", f"# Counted once more {n}"), "once more {n}"),
     ]
     served = failed_to_serve = reported = 0
     latencies: list[float] = []

@@ -5,12 +5,14 @@ a file to the rebuilt page being served (reload event received, then the page fe
   - a prose edit (goal: median under 0.5 s),
   - a one-cell edit, minus the cell's own compute time in the warm kernel (goal: under
     0.5 s: no import or model load repeated); the deck's last cell, and a cell in the
-    middle of a deck (the cells after it rerun too: their compute time is counted),
+    middle of Session 12, whose later cells (the lab's fine-tune among them) rerun after
+    the edited slide is shown (progressive preview, goal: under 0.5 s),
 and the same two edits with a cold `python build.py --html` for comparison.
 """
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,8 +33,8 @@ PROSE = ("slides/session-12.md", "Every output on these slides came from running
          "code shown{n}.")
 LAST_CELL = ("snippets/sentiment_lab.py", '"The projector broke and nobody could fix it{n}"',
              "could fix it{n}")
-MIDDLE_CELL = ("slides/session-11.md", 'print(f"  {{len(counter)}} different ones{n}")',
-               "different ones{n}")
+MIDDLE_CELL = ("snippets/translate.py", 'sentence = "she reads the newspaper{n}"',
+               "she reads the newspaper{n}")
 
 
 class Edits:
@@ -54,26 +56,37 @@ class Edits:
 
 
 def save_and_wait(watching: Watching, edits: Edits, deck: str) -> float:
+    """Seconds from a save to the page showing it; returns once the rebuild is over (a cell
+    edit's later cells finish after the edited slide is shown)."""
+    said = len(watching.output)
     started = time.perf_counter()
     shown = edits.next()
     while True:
         if deck in watching.expect("reload")["decks"] and shown in watching.get(f"{deck}.html"):
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            break
+    while not any(line.startswith("rebuilt ") for line in watching.output[said:]):
+        time.sleep(0.05)
+    return seconds
 
 
-def last_cell_seconds(root: Path) -> float:
-    """Compute time of the most recently stored cell, as measured in the kernel."""
-    newest = max((root / "_freeze" / "cells").rglob("*.json"), key=lambda p: p.stat().st_mtime)
-    return json.loads(newest.read_text())["result"]["seconds"]
+def cell_seconds(root: Path, cell: str) -> float:
+    """Compute time of the newest run of `cell` (e.g. translate.py#encode), as measured in
+    the kernel."""
+    runs = [json.loads(p.read_text()) for p in (root / "_freeze" / "cells").rglob("*.json")]
+    mine = [run for run in runs if cell in run["cell"]]
+    return max(mine, key=lambda run: run["result"].get("computed", ""))["result"]["seconds"]
 
 
-def watch_rounds(watching: Watching, edits: Edits, deck: str, subtract_compute: bool) -> list[float]:
+def watch_rounds(watching: Watching, edits: Edits, deck: str, compute_of: str = "") -> list[float]:
+    """Save -> page served, each round; minus the compute time of cell `compute_of`."""
     save_and_wait(watching, edits, deck)  # warm-up: kernel start and replays, once
     times = []
     for _ in range(ROUNDS):
+        watching.settle()
         seconds = save_and_wait(watching, edits, deck)
-        if subtract_compute:
-            seconds -= last_cell_seconds(watching.root)
+        if compute_of:
+            seconds -= cell_seconds(watching.root, compute_of)
         times.append(seconds)
     return times
 
@@ -97,12 +110,15 @@ def main() -> None:
     prose_edits, last_edits, middle_edits = (Edits(root, e) for e in (PROSE, LAST_CELL, MIDDLE_CELL))
     watching = Watching(root)
     try:
-        prose = watch_rounds(watching, prose_edits, "session-12", subtract_compute=False)
-        last = watch_rounds(watching, last_edits, "session-12", subtract_compute=True)
-        middle = watch_rounds(watching, middle_edits, "session-11", subtract_compute=False)
+        prose = watch_rounds(watching, prose_edits, "session-12")
+        last = watch_rounds(watching, last_edits, "session-12", "sentiment_lab.py#use")
+        middle = watch_rounds(watching, middle_edits, "session-12", "translate.py#encode")
+        watching.settle()
     finally:
         watching.proc.terminate()
         watching.proc.wait(timeout=60)
+    rebuilds = [float(m.group(1)) for line in watching.output
+                if (m := re.match(r"rebuilt session-12 in ([0-9.]+)s", line))]
     cold_prose = cold(root, prose_edits, "session-12")
     cold_cell = cold(root, last_edits, "session-12")
 
@@ -113,7 +129,8 @@ def main() -> None:
     print(f"\nSave -> rebuilt page served, {ROUNDS} rounds each, {subprocess.getoutput('nproc')} cores:")
     show("prose edit (watch)", prose, "goal < 0.5 s")
     show("last cell edit, minus its compute time (watch, warm kernel)", last, "goal < 0.5 s")
-    show("middle cell edit, cells after it rerun (watch, warm kernel)", middle)
+    show("middle cell edit, minus its compute (watch; later cells after)", middle, "goal < 0.5 s")
+    print(f"  {'rebuild time the watcher reports (all rounds)':58} median {statistics.median(rebuilds):6.3f}s")
     print(f"  {'prose edit, cold python build.py --html':58} {cold_prose:6.3f}s "
           f"({cold_prose / statistics.median(prose):.0f}x the watcher)")
     print(f"  {'last cell edit, cold python build.py --html':58} {cold_cell:6.3f}s "

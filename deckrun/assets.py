@@ -19,8 +19,8 @@ import hashlib
 import html
 import json
 import re
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -146,19 +146,41 @@ def _why(error: object) -> str:
 
 @dataclass
 class Assets:
-    """The asset cache as one build run uses it: each URL fetched at most once a run,
-    each problem warned about once a run."""
+    """The asset cache as builds use it: each URL fetched at most once (a watch session
+    does not wait for a dead server on every save), each problem warned about once a run,
+    and what the local images are (for render stamps) looked at once a run."""
     root: Path
     refresh: bool = False                   # --refresh-assets: fetch again what is cached
     cache: AssetCache = field(init=False)
     _got: dict[str, Stored | str] = field(default_factory=dict)  # URL -> stored, or why not
     _warned: set[str] = field(default_factory=set)
+    _local: dict[Path, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # decks build in threads
+
+    def begin_run(self) -> None:
+        self._warned.clear()
+        self._local.clear()
+
+    def local_files(self, folder: Path) -> str:
+        """The non-Markdown files under `folder` (images), by name, size and time."""
+        with self._lock:
+            return self._local_files(folder)
+
+    def _local_files(self, folder: Path) -> str:
+        if folder not in self._local:
+            self._local[folder] = repr(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                                              for p in folder.rglob("*") if p.is_file() and p.suffix != ".md"))
+        return self._local[folder]
 
     def __post_init__(self) -> None:
         self.cache = AssetCache(self.root)
 
     def get(self, urls: list[str]) -> dict[str, Stored | str]:
         """Each URL's cached copy, fetching (in parallel) those not cached yet."""
+        with self._lock:
+            return self._get(urls)
+
+    def _get(self, urls: list[str]) -> dict[str, Stored | str]:
         wanted = [u for u in dict.fromkeys(urls) if u not in self._got]
         missing = []
         for url in wanted:
@@ -168,6 +190,8 @@ class Assets:
             else:
                 missing.append(url)
         if missing:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(min(PARALLEL, len(missing))) as pool:
                 for url, outcome in zip(missing, pool.map(self._fetch, missing)):
                     self._got[url] = outcome
@@ -203,9 +227,10 @@ class Assets:
         return folder, warnings
 
     def warn_once(self, key: str) -> bool:
-        first = key not in self._warned
-        self._warned.add(key)
-        return first
+        with self._lock:
+            first = key not in self._warned
+            self._warned.add(key)
+            return first
 
 
 @dataclass(frozen=True)
@@ -219,6 +244,8 @@ def localize(markdown: str, deck: Path, build: Path, assets: Assets, colours: di
     """The Markdown with every remote file pointing at its copy in build/_assets/ and
     every file that cannot be had pointing at a placeholder; for `paper`, embeds become
     posters. Code is left as it is."""
+    if not _needs_work(markdown, build, paper):
+        return Localized(markdown, [])
     slides = parse_slides(markdown)
     uses: dict[Reference, list[int]] = {}
     for slide in slides.slides:
@@ -265,6 +292,25 @@ def localize(markdown: str, deck: Path, build: Path, assets: Assets, colours: di
     if posters:
         text = _with_posters(text, posters, colours)
     return Localized(text, warnings)
+
+
+_CANDIDATE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)|\b(?:src|poster|data)\s*=\s*[\"']([^\"']+)"
+                        r"|url\(\s*[\"']?([^\"')]+)|(<iframe\b)", re.IGNORECASE)
+
+
+def _needs_work(markdown: str, build: Path, paper: bool) -> bool:
+    """A quick look first (most builds change nothing here): is there anything remote, a
+    local file that is missing, or (on paper) an embed? Code may give a false alarm,
+    which only costs the full look."""
+    for found in _CANDIDATE.finditer(markdown):
+        if found.group(4):
+            if paper:
+                return True
+            continue
+        url = next(group for group in found.groups() if group)
+        if _is_remote(url) or (_is_local(url) and not (build / unquote(urlparse(url).path)).is_file()):
+            return True
+    return False
 
 
 def _is_remote(url: str) -> bool:

@@ -1,26 +1,33 @@
-"""One deck through every stage: sources -> cells -> results -> Marp Markdown -> HTML/PDF."""
+"""Decks through every stage: sources -> cells -> results -> Marp Markdown -> HTML/PDF.
+
+Decks are checked first (nothing runs if one cannot even load), then built in parallel
+(one kernel each, `--jobs` at a time), then rendered together: all the outputs of one
+format in one Marp run, which converts many files with one browser.
+"""
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from .cache import Cache
-from .errors import DeckError, Location, ToolError
+from .assets import Assets
+from .errors import DeckError, Location
 from .execute import KernelPool
-from .files import Stamp, copy_if_changed, write_atomic, write_if_changed
-from .formatting import CellFormatter, FigureFolder, inject, templates_for
+from .files import Stamp, copy_if_changed, write_atomic
 from .options import BuildOptions, target_names
-from .outputs import CellResult
-from .progress import Progress
+from .progress import DeckLog, Progress
 from .project import Project
-from .render import ENGINE_CONFIG, MarpWorker, node_modules, render
+from .render import ENGINE_CONFIG, MarpWorker, RenderJob, render_all
+from .renditions import Rendition, deck_markdown, slide_count, still_pictures_of, write_rendition
 from .running import Execution, execute_cells
-from .assets import Assets, localize
-from .live import still_pictures
-from .slides import parse_slides, with_lecturer_badge
 from .sources import Deck, load_deck
-from .themes import check_theme, theme_colours
+from .themes import check_theme
+
+KERNEL_MEMORY = 1.5 * 2**30  # what a kernel with torch and a small model may take
+
 
 @dataclass(frozen=True)
 class BuiltDeck:
@@ -28,6 +35,14 @@ class BuiltDeck:
     deck: Deck
     execution: Execution
     markdown: Path  # the Marp Markdown of the full deck
+
+
+@dataclass(frozen=True)
+class PendingRender:
+    """An output to make, and the stamp to record once it is made."""
+    job: RenderJob
+    stamp: Stamp
+    stamp_file: Path
 
 
 @dataclass
@@ -42,6 +57,7 @@ class DeckReport:
     seconds: float = 0.0
     depends_on: set[Path] = field(default_factory=set)  # files whose change affects the deck
     built: BuiltDeck | None = None
+    pending: list[PendingRender] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -50,17 +66,37 @@ class DeckReport:
 
 @dataclass
 class Tools:
-    """What builds share: the terminal, the kernels, the asset cache as this run uses it,
-    and (watch mode) a loaded Marp CLI."""
+    """What builds share: the terminal, the kernels, the asset cache as builds use it,
+    and a Marp CLI kept loaded (watch mode; or once a still picture was needed)."""
     progress: Progress = field(default_factory=Progress)
     kernels: KernelPool = field(default_factory=KernelPool)
     marp: MarpWorker | None = None
     assets: Assets | None = None  # made by the first build from its options
+    jobs: int = 0                 # decks built at once; 0: as many as cores and memory allow
+    # Watch mode: shown as soon as the first cell a rebuild had to run is done.
+    first_done: Callable[[Deck, Execution], None] | None = None
 
     def close(self) -> None:
         self.kernels.shutdown()
         if self.marp:
             self.marp.close()
+
+    def take_still(self, project: Project, page: str, key: str) -> bytes:
+        """A picture of an interactive output's page, taken in the browser."""
+        if self.marp is None:
+            self.marp = MarpWorker(project.root)
+        file = project.build_dir / ".stills" / f"{key}.html"
+        write_atomic(file, page)
+        return self.marp.still(file, file.with_suffix(".png")).read_bytes()
+
+
+def default_jobs() -> int:
+    """One deck more than there are cores (a kernel starting waits on its sockets as much
+    as it computes), fewer when memory would not hold another kernel."""
+    import psutil
+
+    by_memory = int(psutil.virtual_memory().available // KERNEL_MEMORY)
+    return max(1, min((os.cpu_count() or 1) + 1, by_memory))
 
 
 def prepare(path: Path, project: Project) -> Deck:
@@ -70,19 +106,23 @@ def prepare(path: Path, project: Project) -> Deck:
     return deck
 
 
-def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools) -> DeckReport:
-    progress = tools.progress
+def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools,
+               log: DeckLog) -> DeckReport:
+    """Run (or take from the cache) a deck's cells and write its Marp Markdown; the
+    outputs that must be rendered again are left in `report.pending`."""
     report = DeckReport(deck.path, depends_on=set(deck.sources))
     started = time.monotonic()
     try:
-        execution = execute_cells(deck, project, options, tools.kernels, progress)
+        first_done = tools.first_done
+        execution = execute_cells(deck, project, options, tools.kernels, log,
+                                  (lambda done: first_done(deck, done)) if first_done else None)
         results = execution.results
         report.cells_run, report.cells_cached = execution.ran, execution.cached
         report.cells_replayed = execution.replayed
         report.warnings.extend(execution.warnings)
         report.depends_on |= execution.inputs
         if deck.cells:
-            progress.cells(report.cells_run, report.cells_cached, report.cells_replayed)
+            log.cells(report.cells_run, report.cells_cached, report.cells_replayed)
         report.warnings.extend(f"{cell.describe()}: marked 'error: true' but raised nothing"
                                for cell, result in zip(deck.cells, results)
                                if cell.options.error and not result.error)
@@ -90,17 +130,18 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
                                for note in result.notes)
         texts = {False: deck_markdown(deck, results, project)}
         if any(fmt != "html" for fmt in options.formats):
-            stills, problems = still_pictures_of(results, project, tools)
+            stills, problems = still_pictures_of(results, project, lambda page, key: tools.take_still(project, page, key))
             report.warnings.extend(f"{Location(deck.path)}: {problem}" for problem in problems)
             texts[True] = deck_markdown(deck, results, project, stills)
-        rendition = write_rendition(project, deck, texts, deck.name, tools)
+        assert tools.assets is not None
+        rendition = write_rendition(project, deck, texts, deck.name, tools.assets)
         report.warnings.extend(rendition.warnings)
         report.written += rendition.written
         if options.strict and report.warnings:
             raise DeckError("warnings are errors with --strict:\n  " + "\n  ".join(report.warnings),
                             Location(deck.path))
         targets = {fmt: project.build_dir / f"{deck.name}.{fmt}" for fmt in options.formats}
-        report.written += render_outputs(project, rendition, targets, tools, metadata(deck, project))
+        report.pending = plan_renders(project, rendition, targets, tools, log)
         report.built = BuiltDeck(deck, execution, rendition.screen)
     except Exception as exc:  # reported per deck; the other decks still build
         report.error = exc
@@ -108,113 +149,53 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
     return report
 
 
-def metadata(deck: Deck, project: Project) -> tuple[str, ...]:
-    """Marp options for the metadata of HTML and PDF (a deck's own directives win)."""
-    course = {**project.course, **(deck.front_matter.get("course") or {})}
-    subject = " ".join(str(course[k]) for k in ("code", "name") if course.get(k))
-    options = {"author": course.get("lecturer"), "description": subject}
-    return tuple(arg for key, value in options.items()
-                 if value and key not in deck.front_matter for arg in (f"--{key}", str(value)))
-
-
-@dataclass(frozen=True)
-class Rendition:
-    """The Marp Markdown of a deck: for the screen (HTML) and for paper (PDF, PPTX:
-    embeds as posters), the same file when they do not differ."""
-    screen: Path
-    paper: Path
-    warnings: list[str]
-    written: list[Path]
-
-    def markdown_for(self, fmt: str) -> Path:
-        return self.screen if fmt == "html" else self.paper
-
-
-def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], stem: str,
-                    tools: Tools) -> Rendition:
-    """From the deck's Markdown for the screen and, when asked for, for paper
-    (`markdown[paper]`): localize its files (remote ones from the asset cache,
-    placeholders for the missing), mark lecturer-only slides, and write build/STEM.md
-    (and STEM.paper.md when it differs)."""
-    theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
-    colours = theme_colours(theme_css)
+def plan_renders(project: Project, rendition: Rendition, targets: dict[str, Path], tools: Tools,
+                 log: DeckLog, label: str = "") -> list[PendingRender]:
+    """The outputs whose stamps say they are out of date (the others are said to be up
+    to date)."""
     assert tools.assets is not None
-    texts, warnings = {}, []
-    for paper, text in markdown.items():
-        localized = localize(text, deck.path, project.build_dir, tools.assets, colours, paper=paper)
-        texts[paper] = with_lecturer_badge(localized.markdown, theme_css)
-        warnings += [w for w in localized.warnings if w not in warnings]
-    screen, paper_path = project.build_dir / f"{stem}.md", project.build_dir / f"{stem}.paper.md"
-    written = [screen] if write_if_changed(screen, texts[False]) else []
-    if texts.get(True, texts[False]) == texts[False]:
-        if True in texts:
-            paper_path.unlink(missing_ok=True)
-        return Rendition(screen, screen, warnings, written)
-    if write_if_changed(paper_path, texts[True]):
-        written.append(paper_path)
-    return Rendition(screen, paper_path, warnings, written)
+    themes = theme_folder(project, tools)
+    pending = []
+    for fmt, target in targets.items():
+        markdown = rendition.markdown_for(fmt)
+        stamp = render_stamp(project, markdown, fmt, themes, tools.assets.local_files(project.slides_dir))
+        stamp_file = project.stamp_file(target)
+        if stamp.matches(target, stamp_file):
+            log.up_to_date(fmt + label)
+        else:
+            pending.append(PendingRender(RenderJob(markdown, fmt, target, slide_count(markdown)), stamp, stamp_file))
+    if pending and tools.marp is not None:
+        tools.marp.warm_up()
+    return pending
 
 
-def render_outputs(project: Project, rendition: Rendition, targets: dict[str, Path], tools: Tools,
-                   extra: tuple[str, ...] = (), label: str = "") -> list[Path]:
-    """Render each format's target from its Markdown, unless its stamp says it is up to date."""
+def theme_folder(project: Project, tools: Tools) -> Path:
+    """The themes Marp gets (with their remote files cached: see Assets.theme_folder)."""
     assert tools.assets is not None
     themes, warnings = tools.assets.theme_folder(project.themes_dir, project.build_dir)
     for warning in warnings:
         tools.progress.warn(warning)
-    written = []
-    for fmt, target in targets.items():
-        markdown = rendition.markdown_for(fmt)
-        stamp = render_stamp(project, markdown, fmt, extra, themes)
-        stamp_file = project.stamp_file(target)
-        if stamp.matches(target, stamp_file):
-            tools.progress.up_to_date(fmt + label)
-            continue
-        tools.progress.rendering(fmt + label)
-        slides = len(parse_slides(markdown.read_text(encoding="utf-8")).slides)
-        written.append(render(project.root, markdown, fmt, target, themes, tools.marp, extra, slides))
-        stamp.record(stamp_file)
-    return written
+    return themes
 
 
-def render_stamp(project: Project, markdown: Path, fmt: str, extra: tuple[str, ...],
-                 themes: Path) -> Stamp:
+def render_stamp(project: Project, markdown: Path, fmt: str, themes: Path, images: str) -> Stamp:
     """Everything a render depends on: the Markdown, the themes, the slides' images (PDF
     embeds them), the Marp CLI version and its options."""
-    assets = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns)
-                    for p in project.slides_dir.rglob("*") if p.is_file() and p.suffix != ".md")
     return Stamp.of(fmt, markdown.read_bytes(), *sorted(themes.glob("*.css")),
-                    project.root / "package-lock.json", ENGINE_CONFIG, repr(assets), repr(extra))
+                    project.root / "package-lock.json", ENGINE_CONFIG, images)
 
 
-def deck_markdown(deck: Deck, results: list[CellResult], project: Project,
-                  stills: dict[str, bytes] | None = None) -> str:
-    """The deck's Marp Markdown: each cell's marker replaced by its code and outputs
-    (figures are written to build/DECK_files/). With `stills` it is for paper (PDF, PPTX):
-    interactive outputs are shown by their still pictures."""
-    build = project.build_dir
-    files = f"{deck.name}_files"
-    formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(build / files, files),
-                              node_modules(project.root), stills)
-    paper = stills is not None
-    formatted = [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)]
-    return inject(deck, formatted)
-
-
-def still_pictures_of(results: list[CellResult], project: Project, tools: Tools) -> tuple[dict[str, bytes], list[str]]:
-    """Still pictures of the interactive outputs, for paper (taken in the browser the first
-    time, then from the cache); without a browser, paper shows their text instead."""
-    def take(page: str, key: str) -> bytes:
-        if tools.marp is None:
-            tools.marp = MarpWorker(project.root)
-        file = project.build_dir / ".stills" / f"{key}.html"
-        write_atomic(file, page)
-        return tools.marp.still(file, file.with_suffix(".png")).read_bytes()
-
-    try:
-        return still_pictures(results, node_modules(project.root), Cache(project.root), take), []
-    except ToolError as exc:
-        return {}, [f"interactive outputs are shown as text on paper: {exc}"]
+def render_pending(project: Project, pending: list[PendingRender], tools: Tools,
+                   label: str = "") -> dict[PendingRender, Exception | None]:
+    """Render pending outputs of many decks together, one Marp run a format, recording
+    the stamps of those made; returns each one's failure, or None."""
+    for fmt in sorted({item.job.fmt for item in pending}):
+        tools.progress.rendering(fmt + label, sum(item.job.fmt == fmt for item in pending))
+    outcomes = render_all(project.root, [item.job for item in pending], theme_folder(project, tools), tools.marp)
+    for item in pending:
+        if outcomes[item.job] is None:
+            item.stamp.record(item.stamp_file)
+    return {item: outcomes[item.job] for item in pending}
 
 
 def copy_slide_assets(project: Project) -> None:
@@ -227,8 +208,8 @@ def copy_slide_assets(project: Project) -> None:
 
 def build_decks(project: Project, paths: list[Path], options: BuildOptions,
                 tools: Tools) -> list[DeckReport]:
-    """Check every deck before any code runs, then build them one by one; a deck that
-    fails does not stop the others."""
+    """Check every deck before any code runs, build them (several at once, a deck that
+    fails does not stop the others), then render what they need together."""
     progress = tools.progress
     reports: list[DeckReport] = []
     decks = []
@@ -246,14 +227,41 @@ def build_decks(project: Project, paths: list[Path], options: BuildOptions,
     copy_slide_assets(project)
     if tools.assets is None:
         tools.assets = Assets(project.root, refresh=options.refresh_assets)
-    for deck in decks:
-        progress.deck_started(deck.path, len(deck.cells))
-        report = build_deck(deck, project, options, tools)
-        reports.append(report)
+    tools.assets.begin_run()
+    jobs = min(tools.jobs or default_jobs(), len(decks)) if len(decks) > 1 else 1
+
+    def build(deck: Deck) -> DeckReport:
+        log = progress.deck(deck.path, len(deck.cells), live=jobs == 1)
+        report = build_deck(deck, project, options, tools, log)
+        log.done()
         for warning in report.warnings:
             progress.warn(warning)
-        if report.ok:
-            progress.written(report.written, report.seconds)
-        else:
+        if not report.ok:
             progress.failed(deck.path, report.error)
-    return reports
+        return report
+
+    if jobs == 1:
+        built = [build(deck) for deck in decks]
+    else:
+        pool = ThreadPoolExecutor(jobs)
+        try:
+            built = list(pool.map(build, decks))
+        except BaseException:  # Ctrl-C: the caller stops the kernels, which ends the threads
+            progress.mute()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    outcomes = render_pending(project, [item for report in built if report.ok for item in report.pending], tools)
+    for report in built:
+        for item in report.pending:
+            if outcomes.get(item, "not rendered") is None:
+                report.written.append(item.job.target)
+            elif report.error is None:
+                report.error = outcomes[item]
+        report.pending = []
+    for report in built:
+        if report.ok:
+            progress.written(report.deck, report.written, report.seconds)
+        elif report.built is not None:  # it failed at rendering
+            progress.failed(report.deck, report.error)
+    return reports + built

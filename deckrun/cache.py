@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -31,14 +30,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .analysis import CodeFacts
+from .analysis import CodeFacts, code_facts
 from .cells import Cell
 from .errors import DeckError, read_source
 from .files import write_atomic
+from .project import FREEZE_DIR
 from .outputs import FILE_KINDS, CellResult, Rich
 
 FORMAT = 1
-FREEZE_DIR = "_freeze"
 _BLOB_NAME = re.compile(rf"[0-9a-f]{{64}}\.(?:{'|'.join(k.extension for k in FILE_KINDS.values())})")
 # Backends transformers runs on: a cell importing one depends on the other's version.
 _COMPANIONS = {"transformers": ("torch",), "torch": ("transformers",)}
@@ -69,7 +68,7 @@ def deck_keys(cells: list[Cell], root: Path, local_dirs: list[Path],
     previous = _hash("deck", FORMAT, platform.python_version(), settings)
     keys = []
     for cell in cells:
-        facts = CodeFacts(cell.code)
+        facts = code_facts(cell.code)
         modules = local_modules(facts, root, local_dirs)
         inputs = {**declared_inputs(cell, root), **modules}
         packages = package_versions(facts, [root / name for name in modules])
@@ -107,7 +106,7 @@ def local_modules(facts: CodeFacts, root: Path, local_dirs: list[Path]) -> dict[
         name = os.path.relpath(path, root)
         if name not in found:
             found[name] = _file_hash(path)
-            pending.extend(CodeFacts(read_source(path)).imports)
+            pending.extend(code_facts(read_source(path)).imports)
     return found
 
 
@@ -124,7 +123,7 @@ def package_versions(facts: CodeFacts, local_modules: list[Path]) -> dict[str, s
     imports) come from; a stdlib or local module has none."""
     modules = set(facts.imports)
     for path in local_modules:
-        modules |= CodeFacts(read_source(path)).imports
+        modules |= code_facts(read_source(path)).imports
     modules -= {path.stem if path.name != "__init__.py" else path.parent.name for path in local_modules}
     distributions: set[str] = set()
     for module in modules:
@@ -137,6 +136,8 @@ def package_versions(facts: CodeFacts, local_modules: list[Path]) -> dict[str, s
 @lru_cache(maxsize=None)
 def _distributions_of(module: str) -> tuple[str, ...]:
     """The installed distributions providing `module` (none for the standard library)."""
+    import importlib.metadata  # slow to import: only when a key is made
+
     if module in sys.stdlib_module_names:
         return ()
     try:  # most distributions are named like their module: a direct look-up is cheap
@@ -147,6 +148,8 @@ def _distributions_of(module: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def _all_distributions() -> dict[str, list[str]]:
+    import importlib.metadata
+
     return importlib.metadata.packages_distributions()  # slow: scans every installed file list
 
 
@@ -156,6 +159,8 @@ def _canonical(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def _version(distribution: str) -> str | None:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .analysis import CodeFacts, replay_set
+from .analysis import code_facts, replay_set
 from .errors import DeckError, Location, read_source
 from .project import yaml_error
 
@@ -183,14 +183,14 @@ class SnippetFile:
         """The earlier pieces of the file whose names cell `name` uses, as a script
         run from the top would have run them (the analysis replays use)."""
         position = next(i for i, piece in enumerate(self.order) if piece.name == name)
-        facts = [CodeFacts(piece.code) for piece in self.order[:position + 1]]
+        facts = [code_facts(piece.code) for piece in self.order[:position + 1]]
         return [self.order[i] for i in replay_set(facts, [position])]
 
     def defining(self, name: str, cell: str) -> tuple[SnippetCell, bool] | None:
         """The piece of the file that binds `name` (the last one before cell `cell`, else
         the first after it), and whether it comes after (for error messages)."""
         position = next(i for i, piece in enumerate(self.order) if piece.name == cell)
-        binds = [i for i, piece in enumerate(self.order) if i != position and name in CodeFacts(piece.code).binds]
+        binds = [i for i, piece in enumerate(self.order) if i != position and name in code_facts(piece.code).binds]
         earlier = [i for i in binds if i < position]
         found = earlier[-1] if earlier else (binds[0] if binds else None)
         return None if found is None else (self.order[found], found > position)

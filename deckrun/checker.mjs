@@ -91,22 +91,37 @@ export async function openChecker(modules, browserPath) {
   })
   let browser = await launch()
   let checks = 0
+  let deckPage = null // one tab for every check: a new one costs more than the check
+  const openDeckPage = async () => {
+    const page = await browser.newPage()
+    await page.setViewport({ width: 1280, height: 720 })
+    await page.emulateMediaType('print') // every slide laid out, as in the PDF
+    // Frames (an interactive output, an embedded video) have the size their tag gives
+    // them whatever they load: they are not loaded.
+    await page.setRequestInterception(true)
+    page.on('request', request => {
+      if (request.isNavigationRequest() && request.frame() !== page.mainFrame()) request.abort()
+      else request.continue()
+    })
+    return page
+  }
   return {
     async check(file, { accessibility = true } = {}) {
       if (++checks > RECYCLE_AFTER) {
         await browser.close()
         browser = await launch()
+        deckPage = null
         checks = 1
       }
-      const page = await browser.newPage()
+      deckPage = deckPage || await openDeckPage()
       try {
-        await page.setViewport({ width: 1280, height: 720 })
-        await page.emulateMediaType('print') // every slide laid out, as in the PDF
-        await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 30000 })
-        const reports = await page.evaluate(measure, NAMES)
-        return accessibility ? reports.concat(await contrast(page, axeSource)) : reports
-      } finally {
-        await page.close()
+        await deckPage.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 30000 })
+        const reports = await deckPage.evaluate(measure, NAMES)
+        return accessibility ? reports.concat(await contrast(deckPage, axeSource)) : reports
+      } catch (error) {
+        await deckPage.close().catch(() => {})
+        deckPage = null // a page that failed is not reused
+        throw error
       }
     },
     async still(file, png) {

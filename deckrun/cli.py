@@ -1,24 +1,27 @@
-"""The command line: build (default), status, clean. See README.md."""
+"""The command line: build (default), publish, check, watch, status, prune, clean. See
+README.md. A build with nothing to do stops before the heavy imports (see uptodate)."""
 from __future__ import annotations
 
 import argparse
 import shutil
 import signal
-from dataclasses import replace
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .builder import Tools, build_decks, prepare
-from .running import plan_deck
-from .options import BuildOptions
-from .cache import FREEZE_DIR, Cache, stale_reason
 from .errors import DeckError, Location, ToolError
-from .files import build_lock
-from .progress import Progress
-from .project import Project, load_project
-from .live import pages, still_key
-from .render import FORMATS, node_modules
+from .project import FREEZE_DIR
+from .render import FORMATS, MarpWorker
+from .uptodate import nothing_changed, record
+
+if TYPE_CHECKING:
+    from .builder import Tools
+    from .options import BuildOptions
+    from .progress import Progress
+    from .project import Project
+
 
 COMMANDS = ("build", "publish", "check", "watch", "serve", "status", "prune", "clean")
 
@@ -45,6 +48,11 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
                              "FILE:LINE of a cell, or snippet.py#cell; may repeat")
     parser.add_argument("--refresh-assets", action="store_true",
                         help="fetch remote images again even if _assets/ has them")
+    parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                        help="decks built at once (default: the number of cores, fewer if memory is short)")
+    parser.add_argument("--gateway", metavar="URL",
+                        help="run cells on the Jupyter Kernel/Enterprise Gateway at URL (token: "
+                             "$JUPYTER_GATEWAY_AUTH_TOKEN); 'local' runs them here whatever the files say")
     parser.add_argument("--frozen", action="store_true",
                         help="never run code: fail if a cell has no cached output")
     parser.add_argument("--cache", action="store_true", help=f"with clean: also remove {FREEZE_DIR}/")
@@ -69,16 +77,27 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None, default_root: Path | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv, default_root or Path.cwd())
-    progress = Progress()
-    try:
-        project = load_project(args.root)
-    except DeckError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    options = BuildOptions(args.formats, args.strict, args.frozen, tuple(args.refresh), args.refresh_assets)
+    root = args.root.resolve()
     # A full disk (or a file size limit) should be an error saying so, not a killed process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if args.command == "build" and not (args.refresh or args.refresh_assets) and nothing_changed(root, build_key(args)):
+        decks = len(args.targets) or len(list((root / "slides").glob("*.md")))
+        print(f"nothing changed since the last build: {decks} deck{'s' if decks != 1 else ''} up to date")
+        return 0
+    # A build that has anything to do nearly always renders: Node loads the Marp CLI (most
+    # of a one-deck rebuild's time) while Python imports its modules and works out what to
+    # render. Publish and check start it once a deck has something to render.
+    marp = start_marp(root, now=args.command == "build") if args.command in ("build", "publish", "check") else None
     try:
+        from .files import build_lock
+        from .options import BuildOptions
+        from .progress import Progress
+        from .project import load_project
+
+        progress = Progress()
+        project = load_project(args.root)
+        options = BuildOptions(args.formats, args.strict, args.frozen, tuple(args.refresh), args.refresh_assets,
+                               args.gateway)
         if args.command == "status":
             return status(project, args.targets, options)
         if args.command in ("watch", "serve"):
@@ -86,35 +105,56 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
 
             return watch(project.root, args.targets, options, args.port, args.open)
         with build_lock(project.build_dir, progress.note):
-            return run_command(args, project, options, progress)
+            return run_command(args, project, options, progress, marp)
     except (DeckError, ToolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    finally:
+        if marp is not None:
+            marp.close()
 
 
 def run_command(args: argparse.Namespace, project: Project, options: BuildOptions,
-                progress: Progress) -> int:
+                progress: Progress, marp: MarpWorker | None) -> int:
     """The commands that write build/ or _freeze/ (one at a time: see build_lock)."""
     if args.command == "clean":
         return clean(project, args.cache)
     if args.command == "prune":
         return prune(project, options)
+    from .builder import Tools
+
     if args.command == "check":
-        return check(project, args.targets, options, progress)
+        return check(project, args.targets, options, Tools(progress, jobs=args.jobs, marp=marp))
     if args.command == "publish":
         from .publish import PublishOptions, publish
 
-        tools = Tools(progress)
+        tools = Tools(progress, jobs=args.jobs, marp=marp)
         try:
             return publish(project, deck_paths(project, args.targets), options,
                            PublishOptions(args.handout, args.paper, args.zip), tools,
                            every_deck=not args.targets)
         finally:
             tools.close()
-    return build(project, args.targets, options, progress)
+    code = build(project, args.targets, options, Tools(progress, jobs=args.jobs, marp=marp))
+    if code == 0 and progress.warnings == 0:
+        record(project.root, build_key(args))
+    return code
+
+
+def start_marp(root: Path, now: bool) -> MarpWorker | None:
+    try:
+        return MarpWorker(root, start=now)
+    except ToolError:
+        return None  # no Node or no Marp CLI: said when something must be rendered
+
+
+def build_key(args: argparse.Namespace) -> str:
+    """What a build was asked: the same request on the same files needs doing once."""
+    targets = sorted(str(Path(t).resolve()) for t in args.targets)
+    return repr(("build", sorted(args.formats), targets, args.strict, args.frozen))
 
 
 def deck_paths(project: Project, targets: list[str]) -> list[Path]:
@@ -124,9 +164,11 @@ def deck_paths(project: Project, targets: list[str]) -> list[Path]:
     return paths
 
 
-def build(project: Project, targets: list[str], options: BuildOptions, progress: Progress) -> int:
+def build(project: Project, targets: list[str], options: BuildOptions, tools: Tools) -> int:
+    from .builder import build_decks
+
     started = time.monotonic()
-    tools = Tools(progress)
+    progress = tools.progress
     try:
         reports = build_decks(project, deck_paths(project, targets), options, tools)
     finally:
@@ -140,12 +182,12 @@ def build(project: Project, targets: list[str], options: BuildOptions, progress:
     return 1 if failed else 0
 
 
-def check(project: Project, targets: list[str], options: BuildOptions, progress: Progress) -> int:
+def check(project: Project, targets: list[str], options: BuildOptions, tools: Tools) -> int:
     """Build the decks' HTML, then look at each in the browser: one line per finding."""
+    from .builder import build_decks
     from .check import check_deck
-    from .render import MarpWorker
 
-    tools = Tools(progress, marp=MarpWorker(project.root))
+    tools.marp = tools.marp or MarpWorker(project.root)
     try:
         reports = build_decks(project, deck_paths(project, targets), replace(options, formats=("html",)), tools)
         findings = [finding for report in reports if report.built
@@ -163,6 +205,10 @@ def check(project: Project, targets: list[str], options: BuildOptions, progress:
 
 def status(project: Project, targets: list[str], options: BuildOptions) -> int:
     """For each deck: how many cells are cached, and why the others would run."""
+    from .builder import prepare
+    from .cache import Cache, stale_reason
+    from .running import plan_deck
+
     cache = Cache(project.root)
     failed = 0
     for path in deck_paths(project, targets):
@@ -187,6 +233,12 @@ def status(project: Project, targets: list[str], options: BuildOptions) -> int:
 
 def prune(project: Project, options: BuildOptions) -> int:
     """Remove cache entries that no cell of any deck has as its key (old versions)."""
+    from .builder import prepare
+    from .cache import Cache
+    from .live import pages, still_key
+    from .render import node_modules
+    from .running import plan_deck
+
     cache = Cache(project.root)
     keep: set[str] = set()
     stills: set[str] = set()

@@ -14,16 +14,20 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .capture import OutputCollector, OutputLimits, secret_values, strip_ansi
 from .cells import Cell
 from .errors import DeckError, ToolError
 from .outputs import CellResult, Error
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
 
 # Quiet, reproducible defaults for the kernel; a course or deck can add to them.
 KERNEL_ENV = {
@@ -73,6 +77,7 @@ class KernelSettings:
     limits: OutputLimits = field(default_factory=OutputLimits)
     secrets: tuple[str, ...] = ()  # more variables whose values are masked in outputs
     startup_timeout: float = 60.0
+    gateway: Gateway | None = None  # where the kernel runs; None: on this machine
 
     def kernel_env(self) -> dict[str, str]:
         return {**os.environ, **KERNEL_ENV, **self.env}
@@ -91,6 +96,7 @@ class Kernel:
         self.client = None
         self._sockets: str | None = None
         self._ran: dict[int, str] = {}  # cell index -> cache key of what it last ran there
+        self._codes: dict[int, str] = {}  # cell index -> the code it last ran there, even if it raised
         self._secrets: tuple[str, ...] = ()
         self._log = None
 
@@ -116,11 +122,14 @@ class Kernel:
         self._set_up()
 
     def _set_up(self) -> None:
-        setup = _SETUP + f"\n__import__('sys').path.insert(0, {str(self.settings.snippets_dir)!r})\n"
-        result = self._execute(setup, timeout=self.settings.startup_timeout, store_history=False)
+        result = self._execute(self._setup_code(), timeout=self.settings.startup_timeout, store_history=False)
         if result.error:
             raise ToolError(f"the kernel could not be set up: {result.error.traceback}")
         self._ran.clear()
+        self._codes.clear()
+
+    def _setup_code(self) -> str:
+        return _SETUP + f"\n__import__('sys').path.insert(0, {str(self.settings.snippets_dir)!r})\n"
 
     def alive(self) -> bool:
         return self.manager is not None and self.manager.is_alive()
@@ -141,6 +150,7 @@ class Kernel:
         holds its state (unless it raised without being allowed to)."""
         opts = cell.options
         self._ran.pop(index, None)
+        self._codes[index] = cell.code
         self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})",
                       timeout=60, store_history=False)
         try:
@@ -156,6 +166,11 @@ class Kernel:
         """Did this kernel run cell `index` as it is now (so its state is here)?"""
         return self._ran.get(index) == key
 
+    def codes_ran_from(self, index: int) -> list[str]:
+        """The code this kernel ran as cells `index` and after: what may have changed the
+        state those cells find."""
+        return [code for i, code in self._codes.items() if i >= index]
+
     def _execute(self, code: str, timeout: float, store_history: bool = True) -> CellResult:
         assert self.client is not None and self.manager is not None
         started = time.monotonic()
@@ -164,9 +179,9 @@ class Kernel:
         deadline = started + timeout
         while True:
             try:
-                msg = self.client.get_iopub_msg(timeout=min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
+                msg = self._next_message(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
             except queue.Empty:
-                if not self.manager.is_alive():
+                if not self.alive():
                     raise KernelDied(f"the kernel died while running this cell: {self._death()}",
                                      detail="The deck's later cells did not run; the next build "
                                             "starts a fresh kernel.") from None
@@ -199,22 +214,37 @@ class Kernel:
             return f"it was stopped by {name}"
         return f"it exited with status {code} (os._exit() or a library ending the process)"
 
+    def _next_message(self, timeout: float) -> dict:
+        """The kernel's next iopub message (queue.Empty if none comes in `timeout` s)."""
+        assert self.client is not None
+        return self.client.get_iopub_msg(timeout=timeout)
+
     def _interrupt(self, msg_id: str) -> None:
         """Stop a running cell and wait for the kernel to be idle again."""
         assert self.client is not None and self.manager is not None
-        self.manager.interrupt_kernel()
+        self._interrupt_kernel()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                msg = self.client.get_iopub_msg(timeout=1)
+                msg = self._next_message(1)
             except queue.Empty:
                 continue
             if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
                     and msg["content"]["execution_state"] == "idle"):
                 return
-        self.manager.restart_kernel(now=True)  # the cell ignored the interrupt
-        self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+        self._restart_kernel()  # the cell ignored the interrupt
         self._set_up()
+
+    def _interrupt_kernel(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def _restart_kernel(self) -> None:
+        self.manager.restart_kernel(now=True)
+        self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+
+    def send_files(self, root: Path, files: list[Path]) -> None:
+        """Make the course's files the cells read available to them: a local kernel
+        shares the disk and runs in the course's folder, so there is nothing to do."""
 
 
 def _collect(collected: OutputCollector, kind: str, content: dict) -> None:
@@ -238,23 +268,26 @@ class KernelPool:
     def __init__(self, keep_warm: bool = False) -> None:
         self.keep_warm = keep_warm
         self._kernels: dict[Path, Kernel] = {}
+        self._lock = threading.Lock()  # decks build in threads; each has its own kernel
 
     @contextmanager
     def lease(self, deck: Path, settings: KernelSettings) -> Iterator[Kernel]:
         """The deck's kernel for one build: its warm one if it is alive and has the same
         settings, else a fresh one. A kernel that died is not kept."""
-        kernel = self._kernels.get(deck)
+        with self._lock:
+            kernel = self._kernels.get(deck)
         if kernel is not None and (kernel.settings != settings or not kernel.alive()):
             self.discard(deck)
             kernel = None
         if kernel is None:
-            kernel = Kernel(settings)
+            kernel = _kernel_class(settings)(settings)
             try:
                 kernel.start()
             except BaseException:
                 kernel.shutdown()
                 raise
-            self._kernels[deck] = kernel
+            with self._lock:
+                self._kernels[deck] = kernel
         try:
             yield kernel
         except KernelDied:
@@ -265,10 +298,21 @@ class KernelPool:
                 self.discard(deck)
 
     def discard(self, deck: Path) -> None:
-        kernel = self._kernels.pop(deck, None)
+        with self._lock:
+            kernel = self._kernels.pop(deck, None)
         if kernel is not None:
             kernel.shutdown()
 
     def shutdown(self) -> None:
-        for deck in list(self._kernels):
+        with self._lock:
+            decks = list(self._kernels)
+        for deck in decks:
             self.discard(deck)
+
+
+def _kernel_class(settings: KernelSettings) -> type[Kernel]:
+    if settings.gateway is None:
+        return Kernel
+    from .gateway import RemoteKernel
+
+    return RemoteKernel

@@ -7,7 +7,6 @@ Markdown with content-hashed names, so an unchanged figure keeps its file name.
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 from dataclasses import dataclass
 from typing import Mapping
@@ -110,9 +109,9 @@ class CellFormatter:
         """On screen: the output running in a sandboxed frame (it cannot reach the deck);
         on paper: its still picture (else its other representation), and a note."""
         page = document(html_text, self.node_modules)
-        if not paper:
-            srcdoc = html.escape(page).replace("\n", "&#10;")  # one line: one Markdown block
-            return self.templates.render("live", srcdoc=srcdoc, height=opts.height or "480px")
+        if not paper:  # a page of its own: the deck's Markdown stays small, quick to render
+            return self.templates.render("live", src=self.figures.save(page.encode(), "html"),
+                                         height=opts.height or "480px")
         still = self.stills.get(still_key(page))
         if still:
             src = self.figures.save(still, "png")

@@ -15,6 +15,7 @@ class BuildOptions:
     frozen: bool = False  # never execute: every cell must come from the cache
     refresh: tuple[str, ...] = ()  # "all", a deck path, DECK_OR_SNIPPET:LINE or file.py#cell
     refresh_assets: bool = False  # fetch remote images again even if the asset cache has them
+    gateway: str | None = None  # --gateway URL (or "local"): where cells run
 
     def refreshes(self, deck: Deck, cell: Cell) -> bool:
         return any(target_names(target, deck, cell) for target in self.refresh)

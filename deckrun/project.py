@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import DeckError, Location, read_source
 
 COURSE_FILE = "course.yaml"
+FREEZE_DIR = "_freeze"  # the execution cache (see cache.py)
 _THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
 
 
@@ -68,7 +67,7 @@ def load_project(root: Path) -> Project:
     return Project(root=root, course=course)
 
 
-def yaml_error(exc: yaml.YAMLError, what: str, path: Path, first_line: int) -> DeckError:
+def yaml_error(exc: Exception, what: str, path: Path, first_line: int) -> DeckError:
     """A YAML error at its line. An unclosed bracket or quote is reported where it opened,
     not at the end of the text where the parser gave up."""
     problem = getattr(exc, "problem", None) or str(exc)
@@ -83,10 +82,16 @@ def load_yaml_mapping(text: str, path: Path, first_line: int = 1) -> dict[str, A
 
     `first_line` is the file line the text starts on (front matter starts after `---`).
     """
+    import yaml  # not needed by a build with nothing to do
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_error(exc, "invalid YAML", path, first_line) from None
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        try:  # libyaml is fast; the Python parser says better where a mistake is
+            yaml.load(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            raise yaml_error(exc, "invalid YAML", path, first_line) from None
+        raise
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlparse
 
-from .analysis import CodeFacts
-from .builder import (BuiltDeck, Tools, build_decks, deck_markdown, metadata, render_outputs,
-                      still_pictures_of, write_rendition)
+from .analysis import code_facts
+from .builder import BuiltDeck, PendingRender, Tools, build_decks, plan_renders, render_pending
+from .renditions import Rendition, deck_markdown, still_pictures_of, write_rendition
 from .errors import DeckError, Location, ToolError
 from .files import Stamp, copy_if_changed, write_atomic, write_if_changed
 from .handouts import Paper, check_handout, check_paper, write_handout, write_notes
@@ -33,7 +33,7 @@ from .options import BuildOptions
 from .project import Project
 from .site_index import SiteEntry, render_index
 from .slides import CSS_URL, parse_slides, without_lecturer_content
-from .sources import MARKER_PATTERN
+from .sources import MARKER_PATTERN, Deck
 
 SITE, LECTURER, ENTRIES = "site", "lecturer", ".publish"
 DEFAULT_HANDOUT, DEFAULT_PAPER = 3, "a4"
@@ -46,26 +46,51 @@ class PublishOptions:
     zip: bool = False           # also build/site.zip
 
 
+@dataclass
+class StudentCopy:
+    """One deck on its way to the site: its students' version and what it needs rendered."""
+    built: BuiltDeck
+    student: Deck               # the deck without lecturer-only slides and notes
+    rendition: Rendition        # its Marp Markdown
+    pending: list[PendingRender]
+    paper: Paper                # what its handout and notes pages say
+    per_page: int
+
+
 def publish(project: Project, paths: list[Path], build_options: BuildOptions,
             options: PublishOptions, tools: Tools, every_deck: bool) -> int:
+    """Build the decks, write their students' versions and render them all together,
+    then make the handouts, notebooks and lecturer's copies, the index and the zip."""
     started = time.monotonic()
     progress = tools.progress
     reports = build_decks(project, paths, replace(build_options, formats=("html", "pdf")), tools)
     failed = sum(not r.ok for r in reports)
-    kept: set[Path] = set()
-    published = 0
+    copies: list[StudentCopy] = []
     for report in reports:
-        if not report.ok or report.built is None:
+        if report.built is None:
             continue
         if report.built.deck.front_matter.get("draft") is True:
             progress.note(f"{Location(report.deck)}: draft: true, not published")
             continue
-        progress.note(f"publishing {Location(report.deck)}")
         try:
-            kept |= publish_deck(project, report.built, options, tools)
-            published += 1
+            copies.append(student_copy(project, report.built, options, tools))
         except (DeckError, ToolError) as exc:
             progress.failed(report.deck, exc)
+            failed += 1
+    outcomes = render_pending(project, [item for copy in copies for item in copy.pending], tools, " for students")
+    kept: set[Path] = set()
+    published = 0
+    for copy in copies:
+        deck = copy.built.deck.path
+        try:
+            error = next((outcomes[item] for item in copy.pending if outcomes[item] is not None), None)
+            if error is not None:
+                raise error
+            progress.note(f"publishing {Location(deck)}")
+            kept |= publish_deck(project, copy, tools)
+            published += 1
+        except (DeckError, ToolError) as exc:
+            progress.failed(deck, exc)
             failed += 1
     site = project.build_dir / SITE
     entries = _entries(project, every_deck and not failed)
@@ -86,39 +111,49 @@ def publish(project: Project, paths: list[Path], build_options: BuildOptions,
     return 1 if failed else 0
 
 
-def publish_deck(project: Project, built: BuiltDeck, options: PublishOptions, tools: Tools) -> set[Path]:
-    """Write one deck's student and lecturer files; return every file it owns there."""
-    deck, build = built.deck, project.build_dir
-    site, lecturer = build / SITE, build / LECTURER
+def student_copy(project: Project, built: BuiltDeck, options: PublishOptions, tools: Tools) -> StudentCopy:
+    """The students' Markdown of a deck (no lecturer-only slides, no notes), written, and
+    the site's HTML and PDF it must be rendered to."""
+    deck = built.deck
     per_page, paper_size = _handout_options(project, deck.front_matter, deck.path, options)
     course = {**project.course, **(deck.front_matter.get("course") or {})}
-    full = parse_slides(built.markdown.read_text(encoding="utf-8"))
-    title = str(deck.front_matter.get("title") or full.title or deck.name)
+    title = str(deck.front_matter.get("title") or parse_slides(deck.markdown).title or deck.name)
     paper = Paper(title, " ".join(str(course[k]) for k in ("code", "name") if course.get(k)),
                   str(course.get("lecturer", "")), paper_size)
-
-    # Students: the Markdown without lecturer-only slides and notes, rendered into the site.
     student = replace(deck, markdown=without_lecturer_content(deck.markdown))
     results = built.execution.results
-    stills, _ = still_pictures_of(results, project, tools)  # warned about by the build
+    stills, _ = still_pictures_of(results, project, lambda page, key: tools.take_still(project, page, key))
     texts = {False: without_lecturer_content(deck_markdown(student, results, project)),
              True: without_lecturer_content(deck_markdown(student, results, project, stills))}
-    rendition = write_rendition(project, deck, texts, f"{deck.name}.student", tools)
+    assert tools.assets is not None
+    rendition = write_rendition(project, deck, texts, f"{deck.name}.student", tools.assets)
+    site = project.build_dir / SITE
+    log = tools.progress.deck(deck.path, len(deck.cells), live=False)  # "up to date" lines are not news
+    pending = plan_renders(project, rendition, {"html": site / f"{deck.name}.html", "pdf": site / f"{deck.name}.pdf"},
+                           tools, log, " for students")
+    return StudentCopy(built, student, rendition, pending, paper, per_page)
+
+
+def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]:
+    """Write one deck's student files (its HTML and PDF rendered) and lecturer files;
+    return every file it owns there."""
+    built, student, paper, per_page = copy.built, copy.student, copy.paper, copy.per_page
+    deck, build = built.deck, project.build_dir
+    site, lecturer = build / SITE, build / LECTURER
     html, pdf = site / f"{deck.name}.html", site / f"{deck.name}.pdf"
-    render_outputs(project, rendition, {"html": html, "pdf": pdf}, tools,
-                   metadata(deck, project), label=" for students")
     _check_nothing_leaked(html)
-    owned = {html, pdf} | _copy_references(rendition.screen, build, site)
+    owned = {html, pdf} | _copy_references(copy.rendition.screen, build, site)
     handout = site / f"{deck.name}-handout.pdf"
     if _make(project, handout, (pdf, per_page, paper), lambda: write_handout(pdf, handout, per_page, paper)):
         tools.progress.note(f"  wrote {Location(handout)}: {per_page} slides a page")
     kept_cells = sorted({int(m.group(1)) for m in MARKER_PATTERN.finditer(student.markdown)})
     for warning in _needed_from_lecturer_slides(deck, kept_cells):
         tools.progress.warn(warning)
-    notebook, files = _notebook(project, built, student, title, paper.course, kept_cells)
+    notebook, files = _notebook(project, built, student, paper.title, paper.course, kept_cells)
     owned |= {notebook} | {site / name for name in files}
 
     # The lecturer: every slide, and the notes.
+    full = parse_slides(built.markdown.read_text(encoding="utf-8"))
     for fmt in ("html", "pdf"):
         copy_if_changed(built.markdown.with_suffix(f".{fmt}"), lecturer / f"{deck.name}.{fmt}")
         owned.add(lecturer / f"{deck.name}.{fmt}")
@@ -132,7 +167,7 @@ def publish_deck(project: Project, built: BuiltDeck, options: PublishOptions, to
         tools.progress.note(f"  wrote {Location(notes)}")
     owned.add(notes)
 
-    entry = SiteEntry(deck.name, title, str(deck.front_matter.get("session", "")),
+    entry = SiteEntry(deck.name, paper.title, str(deck.front_matter.get("session", "")),
                       str(deck.front_matter.get("date", "")), len(parse_slides(student.markdown).slides),
                       _provenance(built).describe(),
                       {"slides": html.name, "pdf": pdf.name, "handout": handout.name,
@@ -215,7 +250,7 @@ def _needed_from_lecturer_slides(deck, kept: list[int]) -> list[str]:
     """Cells left out with their lecturer-only slides that student cells rely on: the
     students' notebook will not run as it is."""
     warnings = []
-    facts = [CodeFacts(cell.code) for cell in deck.cells]
+    facts = [code_facts(cell.code) for cell in deck.cells]
     for dropped in sorted(set(range(len(deck.cells))) - set(kept)):
         users = [i for i in kept if i > dropped and facts[dropped].binds & facts[i].needs]
         if users:

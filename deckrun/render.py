@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,7 +26,8 @@ from .files import DiskFull
 FORMATS = ("html", "pdf", "pptx")
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
                  "microsoft-edge", "microsoft-edge-stable")
-BROWSER_TIMEOUT = 30  # seconds per browser operation (Marp's own limit)
+# Seconds per browser operation (Marp's own limit); a slow machine may need more.
+BROWSER_TIMEOUT = float(os.environ.get("DECKRUN_BROWSER_TIMEOUT", 30))
 # Seconds a conversion may take, in all: Marp can wait minutes for a browser that hangs.
 RENDER_BASE, RENDER_PER_SLIDE = 40.0, 1.0
 CHECK_LIMIT = 60.0
@@ -70,37 +72,93 @@ def find_marp(root: Path) -> Path:
     return modules / ".bin" / "marp"
 
 
-def marp_command(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
-                 extra: tuple[str, ...] = ()) -> list[str]:
-    # Input files must come before --theme-set, which takes several values.
-    command = [str(find_marp(root)), str(markdown), "--html",
-               "--config-file", str(ENGINE_CONFIG), "-o", str(output), *extra]
+def marp_options(fmt: str, themes: Path) -> list[str]:
+    """Marp CLI options for `fmt`; input files must come before them (--theme-set takes
+    several values)."""
+    options = ["--html", "--config-file", str(ENGINE_CONFIG)]
     if fmt != "html":
-        command += [f"--{fmt}", "--allow-local-files",
-                    "--browser-path", str(find_browser()),
-                    "--browser-timeout", str(BROWSER_TIMEOUT)]
+        options += [f"--{fmt}", "--allow-local-files", "--browser-path", str(find_browser()),
+                    "--browser-timeout", f"{BROWSER_TIMEOUT:g}"]
     if fmt == "pdf":
-        command.append("--pdf-outlines")
+        options.append("--pdf-outlines")
     if themes.is_dir() and any(themes.glob("*.css")):
-        command += ["--theme-set", str(themes)]
-    return command
+        options += ["--theme-set", str(themes)]
+    return options
 
 
-def render(root: Path, markdown: Path, fmt: str, output: Path, themes: Path,
-           worker: "MarpWorker | None" = None, extra: tuple[str, ...] = (), slides: int = 1) -> Path:
-    """Render `markdown` to `output` in `fmt`; raise ToolError with Marp's words on failure.
-    With a `worker` (watch mode), the conversion runs in a Marp CLI kept loaded. `extra`
-    are more Marp options (metadata: --author, --description)."""
-    if fmt not in FORMATS:
-        raise ValueError(fmt)
+@dataclass(frozen=True)
+class RenderJob:
+    """One output to make: `markdown` converted to `fmt`, moved into place at `target`."""
+    markdown: Path
+    fmt: str
+    target: Path
+    slides: int = 1
+
+
+def render_all(root: Path, jobs: list[RenderJob], themes: Path,
+               worker: "MarpWorker | None" = None) -> dict[RenderJob, Exception | None]:
+    """Make every job's output with as few Marp runs as there are formats: Marp converts
+    many files in one process, with one browser and its own parallelism. Each Markdown
+    is converted from a temporary copy beside it (its relative paths still hold; Marp
+    writes the output beside the input), then checked and moved to its target, so no
+    target is ever half-written. A job whose output did not come out is converted again
+    on its own, for its own error message. Returns each job's error, or None."""
+    outcomes: dict[RenderJob, Exception | None] = {}
+    for fmt in FORMATS:
+        batch = [job for job in jobs if job.fmt == fmt]
+        if len(batch) > 1:
+            outcomes.update(_render_batch(root, batch, themes, worker))
+        for job in batch:
+            if outcomes.get(job, "missing") is not None:
+                try:
+                    render(root, job, themes, worker)
+                    outcomes[job] = None
+                except (ToolError, OSError) as exc:
+                    outcomes[job] = exc
+    return outcomes
+
+
+def _render_batch(root: Path, batch: list[RenderJob], themes: Path,
+                  worker: "MarpWorker | None") -> dict[RenderJob, Exception | None]:
+    token = f"{os.getpid()}-{threading.get_ident() % 10000}"
+    inputs = {job: job.markdown.with_name(f".{job.markdown.stem}.batch{token}.md") for job in batch}
+    outcomes: dict[RenderJob, Exception | None] = {}
+    try:
+        for job, copy in inputs.items():
+            shutil.copyfile(job.markdown, copy)
+        arguments = [*map(str, inputs.values()), *marp_options(batch[0].fmt, themes)]
+        limit = RENDER_BASE + RENDER_PER_SLIDE * sum(job.slides for job in batch)
+        try:
+            worker.run(arguments, limit) if worker else _run_marp([str(find_marp(root)), *arguments], root, limit)
+        except _Hung:
+            return {}  # each job is then tried on its own, and reports its own failure
+        for job, copy in inputs.items():
+            output = copy.with_suffix(f".{job.fmt}")
+            if not _check_output(output, job.fmt):
+                job.target.parent.mkdir(parents=True, exist_ok=True)
+                output.replace(job.target)
+                outcomes[job] = None
+    finally:
+        for copy in inputs.values():
+            copy.unlink(missing_ok=True)
+            for fmt in FORMATS:
+                copy.with_suffix(f".{fmt}").unlink(missing_ok=True)
+    return outcomes
+
+
+def render(root: Path, job: RenderJob, themes: Path, worker: "MarpWorker | None" = None) -> Path:
+    """Make one job's output; raise ToolError with Marp's words on failure. With a
+    `worker` (watch mode), the conversion runs in a Marp CLI kept loaded."""
+    fmt, output = job.fmt, job.target
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.stem}.partial.{fmt}")
     partial.unlink(missing_ok=True)
-    command = marp_command(root, markdown, fmt, partial, themes, extra)
+    arguments = [str(job.markdown), *marp_options(fmt, themes), "-o", str(partial)]
     browser = f" (browser: {find_browser()})" if fmt != "html" else ""
-    limit = RENDER_BASE + RENDER_PER_SLIDE * slides
+    limit = RENDER_BASE + RENDER_PER_SLIDE * job.slides
     try:
-        returncode, said = worker.run(command[1:], limit) if worker else _run_marp(command, root, limit)
+        returncode, said = worker.run(arguments, limit) if worker else \
+            _run_marp([str(find_marp(root)), *arguments], root, limit)
     except _Hung as hung:
         partial.unlink(missing_ok=True)
         what = "the browser did not answer" if fmt != "html" else "Marp did not answer"
@@ -164,7 +222,7 @@ def _read_answer(lines: _Lines, done: Callable[[str], bool], limit: float) -> li
             said.append(line.rstrip())
         if done(line):
             return said
-        if "[ ERROR ]" in line or "[  ERROR ]" in line:
+        if "ERROR ]" in line or line.startswith("Failed "):
             deadline = min(deadline, time.monotonic() + 5)
 
 
@@ -184,10 +242,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _marp_messages(said: str) -> str:
-    """Marp's warnings and errors, without the usage text it prints after some of them."""
-    lines = said.splitlines()
-    logged = [line for line in lines if line.lstrip().startswith("[")]
-    return "\n".join(logged or lines[:10])
+    """Marp's warnings and errors, without the usage text it prints after some of them
+    (run in the worker, its errors come without the "[ ERROR ]" prefix)."""
+    kept: list[str] = []
+    for line in said.splitlines():
+        if re.match(r"\s*(Usage:|Options:|Basic Options:)", line):
+            break
+        kept.append(line)
+    return "\n".join(kept[:20])
 
 
 class MarpWorker:
@@ -197,21 +259,36 @@ class MarpWorker:
 
     DONE = "@@deckrun-done "
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, start: bool = True, background: bool = False) -> None:
         self.root = root
+        self.background = background  # at a low priority, for work nobody waits for
         self.proc: subprocess.Popen | None = None
         self._lines: _Lines | None = None
-        self._start()
+        self._lock = threading.Lock()  # one request at a time (decks build in threads)
+        find_marp(root)  # no Node or no Marp CLI: said now
+        if start:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Start loading the Marp CLI, so that it is ready when the first request comes."""
+        with self._lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
 
     def _start(self) -> None:
         package = find_marp(self.root).resolve().parent  # .bin/marp -> @marp-team/marp-cli/marp-cli.js
         self.proc = subprocess.Popen(
-            ["node", str(Path(__file__).with_name("marp_worker.mjs")), str(package / "lib" / "index.js")],
+            (["nice", "-n", "10"] if self.background else [])
+            + ["node", str(Path(__file__).with_name("marp_worker.mjs")), str(package / "lib" / "index.js")],
             cwd=self.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1, start_new_session=True)
         self._lines = _Lines(self.proc.stdout)
 
     def _ask(self, request: dict, limit: float) -> tuple[dict, str]:
+        with self._lock:
+            return self._ask_now(request, limit)
+
+    def _ask_now(self, request: dict, limit: float) -> tuple[dict, str]:
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         assert self.proc and self.proc.stdin and self._lines
@@ -259,15 +336,9 @@ class MarpWorker:
         self.proc = self._lines = None
 
     def close(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.stdin:
-            self.proc.stdin.close()  # the worker closes its browser and ends
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self._stop()
+        """Stop it, its browser and whatever they started (nothing it did is pending)."""
+        with self._lock:
+            self._stop()
 
 
 def kill_tree(pid: int) -> None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
-from .analysis import CodeFacts, replay_set
+from .analysis import code_facts, run_order, warm_replays
 from .cache import Cache, CellKey, deck_keys, stale_reason
 from .cells import Cell, parse_snippet_file
 from .errors import DeckError, Location
 from .capture import OutputLimits
 from .execute import Kernel, KernelPool, KernelSettings
+from .gateway import Gateway, choose_gateway
 from .options import BuildOptions
 from .outputs import CellResult, Error
 from .project import COURSE_FILE, Project
@@ -28,11 +29,11 @@ class CellHooks(Protocol):
 
 @dataclass
 class Plan:
-    """What a deck's build will do with each cell: take it from the cache, run it, or
-    replay it (run for the state it leaves, output discarded: it is cached already)."""
+    """What a deck's build will do with each cell: take it from the cache or run it (the
+    kernel then decides which cached ones it must replay for their state)."""
     keys: list[CellKey]
     results: list[CellResult | None]  # None: must run
-    replay: list[int]
+    gateway: Gateway | None             # where the kernel runs (None: here)
     settings: dict[str, Any]          # the deck's seed and kernel environment
 
     @property
@@ -55,17 +56,18 @@ class Execution:
 
 def plan_deck(deck: Deck, project: Project, options: BuildOptions, cache: Cache) -> Plan:
     settings = execute_settings(project, deck)
+    # Where cells run is not part of their keys: a remote result is cached like a local one.
+    gateway = choose_gateway(settings.pop("gateway"), settings.pop("kernel"), options.gateway, Location(deck.path))
     keys = deck_keys(list(deck.cells), project.root, [project.snippets_dir, project.root], settings)
     results = [None if options.refreshes(deck, cell) else cache.load(key)
                for cell, key in zip(deck.cells, keys)]
-    plan = Plan(keys, results, [], settings)
-    if plan.stale:
-        plan.replay = replay_set([CodeFacts(cell.code) for cell in deck.cells], plan.stale)
-    return plan
+    return Plan(keys, results, gateway, settings)
 
 
 def execute_cells(deck: Deck, project: Project, options: BuildOptions, kernels: KernelPool,
-                  hooks: CellHooks) -> Execution:
+                  hooks: CellHooks, first_done: Callable[[Execution], None] | None = None) -> Execution:
+    """Each cell's result, from the cache or run. `first_done` is called once the first
+    cell that had to run again is done while others still must (the preview shows it)."""
     cache = Cache(project.root)
     plan = plan_deck(deck, project, options, cache)
     execution = Execution(plan.results, plan.keys, plan.settings,  # type: ignore[arg-type]
@@ -81,12 +83,24 @@ def execute_cells(deck: Deck, project: Project, options: BuildOptions, kernels: 
                    for i in plan.stale]
         raise DeckError(f"--frozen: {len(missing)} cell(s) have no cached output:\n  "
                         + "\n  ".join(missing), Location(deck.path))
-    settings = KernelSettings(cwd=project.root, snippets_dir=project.snippets_dir, **plan.settings)
+    settings = KernelSettings(cwd=project.root, snippets_dir=project.snippets_dir, gateway=plan.gateway,
+                              **plan.settings)
     with kernels.lease(deck.path, settings) as kernel:
-        # A warm kernel (watch mode) may hold the state a replay would rebuild.
-        replay = {i for i in plan.replay if not kernel.holds(i, plan.keys[i].key)}
-        for index in sorted(set(plan.stale) | replay):
+        kernel.send_files(project.root, [project.snippets_dir, project.root / "data",
+                                         *sorted(execution.inputs)])
+        # Replays: run for the state they leave, outputs discarded (they are cached). A warm
+        # kernel (watch mode) may hold that state already.
+        facts = [code_facts(cell.code) for cell in deck.cells]
+        held = {i for i, key in enumerate(plan.keys) if kernel.holds(i, key.key)}
+        replay = warm_replays(facts, plan.stale, held, kernel.codes_ran_from(plan.stale[0]))
+        stale = plan.stale  # (it empties as cells run)
+        # The preview shows the edited cell before replays it does not need; a build keeps
+        # the deck's order (cells may also write files, which no analysis sees).
+        order = run_order(facts, stale, replay) if first_done else sorted(set(stale) | set(replay))
+        for index in order:
             run_cell(deck, index, plan, kernel, index in replay, cache, hooks, execution)
+            if first_done and index == stale[0] and index != stale[-1]:
+                first_done(execution)
     cache.write_manifest(deck.name, plan.keys)
     return execution
 
@@ -131,10 +145,11 @@ def execute_settings(project: Project, deck: Deck) -> dict[str, Any]:
     secrets = merged.get("secrets") or []
     if not isinstance(secrets, list) or not all(isinstance(name, str) for name in secrets):
         raise DeckError("'execute: secrets:' must be a list of environment variable names", Location(deck.path))
-    return {"seed": int(merged.get("seed", 0)), "env": env, "limits": limits, "secrets": tuple(secrets)}
+    return {"seed": int(merged.get("seed", 0)), "env": env, "limits": limits, "secrets": tuple(secrets),
+            "gateway": merged.get("gateway"), "kernel": merged.get("kernel")}
 
 
-_EXECUTE_KEYS = ("seed", "env", "secrets", "max-output-lines", "max-output-mb")
+_EXECUTE_KEYS = ("seed", "env", "secrets", "max-output-lines", "max-output-mb", "gateway", "kernel")
 
 
 def _positive(settings: dict[str, Any], name: str, default: float, deck: Deck) -> Any:

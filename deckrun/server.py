@@ -153,8 +153,8 @@ class PreviewServer:
                 file = server.file(path)
                 if file is None or not file.is_file():
                     return self.refuse(HTTPStatus.NOT_FOUND, "not found")
-                if file.suffix == ".html":
-                    return self.page(file)
+                if file.suffix == ".html" and file.parent == server.folder.resolve():
+                    return self.page(file)  # a deck (not an interactive output's frame)
                 self.path = "/" + "/".join(file.relative_to(server.folder.resolve()).parts)
                 return super().do_HEAD() if self.command == "HEAD" else super().do_GET()
 

@@ -13,13 +13,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
-from markdown_it.rules_inline import StateInline
-from markdown_it.token import Token
+
+if TYPE_CHECKING:  # markdown-it is imported when a deck is first parsed (start-up time)
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_inline import StateInline
+    from markdown_it.token import Token
 
 GLOBAL_DIRECTIVES = frozenset({
     "headingDivider", "style", "theme", "lang",             # Marpit
@@ -121,6 +123,8 @@ def parse_slides(markdown: str) -> SlideMap:
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
     md.block.ruler.before("html_block", "marpit_comment", _block_comment)
     md.inline.ruler.before("html_inline", "marpit_inline_comment", _inline_comment)
@@ -183,7 +187,7 @@ def _yaml(text: str) -> dict[str, str] | None:
     """YAML as Marp reads directives: every scalar a string, values after a directive's
     colon taken loosely (`footer: Week 3: intro` is one string)."""
     try:
-        data = yaml.load(_loosen(text), Loader=yaml.BaseLoader)
+        data = yaml.load(_loosen(text), Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
     except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None
@@ -396,6 +400,8 @@ section.lecturer::before {
 def with_lecturer_badge(markdown: str, theme_css: str) -> str:
     """The lecturer's deck: lecturer-only slides visibly marked, by the theme's own
     `section.lecturer` style if it has one, else by a plain badge."""
+    if LECTURER_CLASS not in markdown or "section.lecturer" in theme_css:
+        return markdown
     deck = parse_slides(markdown)
     if "section.lecturer" in theme_css or not any(slide.lecturer_only for slide in deck.slides):
         return markdown

@@ -6,10 +6,12 @@ may contain `{{`), and every template, partials included, goes through the same 
 """
 from __future__ import annotations
 
+import io
 import re
 import sys
 import traceback
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import jinja2
 
 from .cells import Cell, SnippetFile, make_options, parse_snippet_file, split_options
 from .errors import DeckError, Location, read_source
+from .files import write_atomic
 from .project import Project, load_yaml_mapping
 
 MARKER = "<!-- deckrun:cell:{} -->"
@@ -110,10 +113,36 @@ def _environment(deck: Path, project: Project, collector: "_CellCollector") -> j
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=_bytecode_cache(project.build_dir / ".jinja"),  # unchanged decks: no compiling
     )
     env.globals["_cell"] = collector.inline_cell
     env.globals["_literal"] = collector.literal
     return env
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's compiled templates in build/.jinja: written whole (atomically), and one
+    that cannot be read is compiled again."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        out = io.BytesIO()
+        bucket.write_bytecode(out)
+        try:
+            write_atomic(Path(self._get_cache_filename(bucket)), out.getvalue())
+        except OSError:
+            pass  # a cache: the next build compiles again
+
+
+@lru_cache(maxsize=4)
+def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache:
+    folder.mkdir(parents=True, exist_ok=True)
+    return _BytecodeCache(str(folder))
 
 
 class _CellLoader(jinja2.FileSystemLoader):

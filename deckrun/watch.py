@@ -27,15 +27,19 @@ from typing import Callable, Iterable
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .builder import DeckReport, Tools, build_decks
-from .cache import FREEZE_DIR
+from .builder import DeckReport, Tools, build_decks, theme_folder
+from .cache import Cache, CellKey
 from .errors import DeckError, Location, ToolError
 from .execute import KernelDied, KernelPool
 from .files import build_lock
 from .options import BuildOptions
 from .progress import Progress
-from .project import COURSE_FILE, Project, load_project
-from .render import MarpWorker, kill_tree
+from .project import COURSE_FILE, FREEZE_DIR, Project, load_project
+from .outputs import CellResult, Rich
+from .render import MarpWorker, RenderJob, kill_tree, render
+from .renditions import deck_markdown, slide_count, write_rendition
+from .running import Execution
+from .sources import Deck
 from .server import PreviewServer
 
 DEBOUNCE = 0.15  # seconds of quiet after a save before rebuilding (editors write in bursts)
@@ -108,7 +112,8 @@ def affected_decks(project: Project, decks: list[Path], depends_on: dict[Path, s
 @dataclass
 class PreviewBuilder:
     """Builds decks for the preview and reports through callbacks: `on_built` (names of
-    the decks rebuilt), `on_errors` and `on_warnings` (deck name, "" for all -> text)."""
+    the decks rebuilt), `on_errors` and `on_warnings` (deck name, "" for all -> text),
+    `on_rebuilt` (the reports of the decks that built)."""
     project: Project
     targets: list[Path]          # empty: every deck in slides/, including new ones
     options: BuildOptions
@@ -116,10 +121,12 @@ class PreviewBuilder:
     on_built: Callable[[list[str]], None]
     on_errors: Callable[[dict[str, str]], None]
     on_warnings: Callable[[dict[str, str]], None]
+    on_rebuilt: Callable[[list[DeckReport]], None] = lambda reports: None  # e.g. to check them
     depends_on: dict[Path, set[Path]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)  # saves and PDF requests
+    _warnings_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def decks(self) -> list[Path]:
         return self.targets or self.project.decks()
@@ -168,30 +175,40 @@ class PreviewBuilder:
                   f"{time.monotonic() - started:.2f}s"
                   + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""),
                   flush=True)
-            self._check(rebuilt)
+            self.on_rebuilt(rebuilt)
             return reports
 
-    def _check(self, reports: list[DeckReport]) -> None:
-        """After the pages have their reload: the slides that overflow, for the overlay
-        (the browser stays open, so this is quick, and it delays no reload)."""
-        from .check import check_deck
-
-        for report in reports:
-            if report.built is None or self.tools.marp is None:
-                continue
-            try:
-                findings = check_deck(self.tools.marp, report.built.deck,
-                                      self.project.build_dir / f"{report.deck.stem}.html", accessibility=False)
-            except ToolError as exc:
-                findings, self.warnings[report.deck.stem] = [], f"could not check the slides: {exc}"
-            lines = [str(f) for f in findings] + report.warnings
+    def checked(self, deck_name: str, lines: list[str]) -> None:
+        """A deck's slides were looked at (in the background): its warnings to the pages."""
+        with self._warnings_lock:
             if lines:
-                self.warnings[report.deck.stem] = "\n".join(lines)
-                for finding in findings:
-                    self.tools.progress.warn(str(finding))
+                self.warnings[deck_name] = "\n".join(lines)
             else:
-                self.warnings.pop(report.deck.stem, None)
-        self.on_warnings(self.warnings)
+                self.warnings.pop(deck_name, None)
+            self.on_warnings(dict(self.warnings))
+
+    def show_first(self, deck: Deck, execution: Execution) -> None:
+        """While the cells after an edited one still run: publish the deck with the edited
+        cell's new output, the later cells showing their last outputs marked as updating.
+        (Not on a deck's first build: there is no page yet to update.)"""
+        cache = Cache(self.project.root)
+        last = {key.code: key for key in cache.manifest(deck.name)}
+        page = self.project.build_dir / f"{deck.name}.html"
+        if not last or not page.exists():
+            return
+        results = [result if result is not None else _updating(cache, last.get(key.code))
+                   for result, key in zip(execution.results, execution.keys)]
+        assert self.tools.assets is not None
+        try:
+            rendition = write_rendition(self.project, deck, {False: deck_markdown(deck, results, self.project)},
+                                        deck.name, self.tools.assets)
+            render(self.project.root, RenderJob(rendition.screen, "html", page, slide_count(rendition.screen)),
+                   theme_folder(self.project, self.tools), self.tools.marp)
+        except (DeckError, ToolError, OSError):
+            return  # the full rebuild after it says what is wrong
+        self.on_built([deck.name])
+        print(f"showing {deck.name} with the edited cell's output; the cells after it are still running",
+              flush=True)
 
     def restart_kernels(self) -> None:
         self.tools.kernels.shutdown()
@@ -207,6 +224,77 @@ class PreviewBuilder:
             reports = build_decks(self.project, [deck], replace(self.options, formats=("pdf",)), self.tools)
         pdf = self.project.build_dir / f"{deck_name}.pdf"
         return pdf if reports and reports[0].ok and pdf.exists() else None
+
+
+_UPDATING = ('<div style="font:600 16px sans-serif;color:#8a5300;background:#fff4e0;padding:2px 10px;'
+             'border-left:4px solid #8a5300">updating: the output of the last run, until this cell has '
+             'run again</div>')
+
+
+def _updating(cache: Cache, last: CellKey | None) -> CellResult:
+    """A cell's last output (if the cache still has it), marked as being updated."""
+    previous = cache.load(last) if last is not None else None
+    outputs = previous.outputs if previous is not None else ()
+    return CellResult((Rich({"text/html": _UPDATING}),) + tuple(outputs))
+
+
+class SlideChecker:
+    """Looks at rebuilt decks for slides that overflow, in a thread of its own with its own
+    browser at a low priority, so that a check never delays the next save's reload.
+    Laying out a deck takes the browser about half a second of a core, so it waits for a
+    pause in the saves; a deck rebuilt again before its check started is checked once."""
+
+    PAUSE = 2.0  # seconds without a rebuild before checking
+
+    def __init__(self, project: Project, progress: Progress,
+                 on_checked: Callable[[str, list[str]], None]) -> None:
+        self.project, self.progress, self.on_checked = project, progress, on_checked
+        self._waiting: dict[str, DeckReport] = {}
+        self._due = 0.0  # monotonic time after which the waiting decks are checked
+        self._ready = threading.Condition()
+        self._closed = False
+        self._marp: MarpWorker | None = None
+        self._thread = threading.Thread(target=self._run, name="slide-checker", daemon=True)
+        self._thread.start()
+
+    def submit(self, reports: list[DeckReport]) -> None:
+        with self._ready:
+            self._waiting.update({r.deck.stem: r for r in reports if r.built is not None})
+            self._due = time.monotonic() + self.PAUSE
+            self._ready.notify()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join(timeout=5)
+        if self._marp is not None:
+            self._marp.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._closed and (not self._waiting or time.monotonic() < self._due):
+                    self._ready.wait(timeout=max(self._due - time.monotonic(), 0) if self._waiting else None)
+                if self._closed:
+                    return
+                name = next(iter(self._waiting))
+                report = self._waiting.pop(name)
+            self.on_checked(name, self._findings(report) + report.warnings)
+
+    def _findings(self, report: DeckReport) -> list[str]:
+        from .check import check_deck
+
+        assert report.built is not None
+        try:
+            self._marp = self._marp or MarpWorker(self.project.root, background=True)
+            findings = check_deck(self._marp, report.built.deck,
+                                  self.project.build_dir / f"{report.deck.stem}.html", accessibility=False)
+        except ToolError as exc:
+            return [f"could not check the slides: {exc}"]
+        for finding in findings:
+            self.progress.warn(str(finding))
+        return [str(f) for f in findings]
 
 
 def read_commands(inbox: queue.Queue) -> None:
@@ -239,6 +327,9 @@ def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open
         raise DeckError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (choose another with --port)") from None
     builder = PreviewBuilder(project, [Path(t).resolve() for t in targets], options, tools,
                              server.publish_reload, server.publish_errors, server.publish_warnings)
+    tools.first_done = builder.show_first
+    checker = SlideChecker(project, tools.progress, builder.checked)
+    builder.on_rebuilt = checker.submit
     sources = SourceWatcher(project.root, inbox)
     # Ctrl-C and kill (SIGTERM) both stop cleanly, even when started in the background
     # (where a shell sets SIGINT to be ignored).
@@ -268,6 +359,7 @@ def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open
     finally:
         sources.observer.stop()
         server.stop()
+        checker.close()
         tools.close()
         kill_tree_children()
         sources.observer.join(timeout=5)

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import psutil
@@ -29,9 +28,9 @@ def write(course: Path, name: str, text: str | bytes) -> None:
 
 
 def snapshot(course: Path) -> dict[str, bytes]:
-    """Every file of build/ and _freeze/ (stamps and locks aside)."""
+    """Every file of build/ and _freeze/ (stamps, compiled templates and locks aside)."""
     return {str(p.relative_to(course)): p.read_bytes() for folder in ("build", "_freeze")
-            for p in (course / folder).rglob("*") if p.is_file() and ".stamps" not in p.parts
+            for p in (course / folder).rglob("*") if p.is_file() and not {".stamps", ".jinja"} & set(p.parts)
             and p.name != ".lock"}
 
 

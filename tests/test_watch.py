@@ -32,6 +32,40 @@ print("B sees", x + 1)
 """
 
 
+# A later cell rebinds a name an earlier one set: the warm kernel's value is not the one
+# a rerun of the middle cell needs.
+REBOUND = """# Rebound
+
+```python run
+model = "translator"
+```
+
+```python run
+sentence = "she reads"
+print(model, "->", sentence)
+```
+
+```python run
+model = "classifier"
+print("then", model)
+```
+"""
+
+
+SLOW = """# Slow
+
+```python run
+print("first", 1)
+```
+
+```python run
+import time
+time.sleep(5)
+print("slept")
+```
+"""
+
+
 class Watching:
     """`python build.py watch --port 0` and a client of its event stream."""
 
@@ -83,7 +117,21 @@ class Watching:
         with urllib.request.urlopen(self.url + path) as response:
             return response.read().decode()
 
+    def settle(self, quiet: float = 0.5, timeout: float = 120) -> None:
+        """Wait until the watcher has said nothing for `quiet` seconds (a rebuild may still
+        be finishing: a rerun publishes a deck twice, as soon as the edited cell is done,
+        then when the rest is); then forget the events so far."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while time.monotonic() < deadline and seen != len(self.output):
+            seen = len(self.output)
+            time.sleep(quiet)
+        while not self.events.empty():
+            self.events.get_nowait()
+
     def edit(self, relative: str, old: str, new: str) -> None:
+        """Save an edit, once the watcher is done with the one before."""
+        self.settle()
         path = self.root / relative
         text = path.read_text()
         assert old in text, old
@@ -100,6 +148,8 @@ class Watching:
 def watching(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("watch") / "course")
     (root / "slides" / "counted.md").write_text(COUNTED)
+    (root / "slides" / "slow.md").write_text(SLOW)
+    (root / "slides" / "rebound.md").write_text(REBOUND)
     watcher = Watching(root)
     yield watcher
     if watcher.proc.poll() is None:
@@ -129,7 +179,7 @@ def test_a_snippet_edit_rebuilds_the_decks_using_it(watching):
 
 def test_a_theme_edit_reloads_every_deck(watching):
     watching.edit("themes/nmt-theme.css", "--nmt-teal: #0f8a80;", "--nmt-teal: #0f8a81;")
-    assert set(watching.expect("reload")["decks"]) == {"counted", "main", "options", "second"}
+    assert set(watching.expect("reload")["decks"]) == {"counted", "main", "options", "rebound", "second", "slow"}
     assert "#0f8a81" in watching.get("main.html")
 
 
@@ -138,6 +188,26 @@ def test_an_edited_cell_reruns_in_the_warm_kernel(watching):
     assert watching.expect("reload")["decks"] == ["counted"]
     assert watching.runs() == ["B"]  # A's state is still in the kernel: not replayed
     assert "B now sees 3" in (watching.root / "build" / "counted.md").read_text()
+
+
+def test_a_rerun_finds_the_state_of_its_place_in_the_deck(watching):
+    watching.edit("slides/rebound.md", 'sentence = "she reads"', 'sentence = "he writes"')
+    watching.expect("reload", until=lambda data: "rebound" in data["decks"])
+    watching.settle()
+    built = (watching.root / "build" / "rebound.md").read_text()
+    assert "translator -> he writes" in built and "then classifier" in built
+
+
+def test_an_edited_cell_is_shown_before_the_slow_cells_after_it(watching):
+    watching.edit("slides/slow.md", 'print("first", 1)', 'print("first", 2)')
+    started = time.monotonic()
+    watching.expect("reload", until=lambda data: "slow" in data["decks"])
+    first = watching.get("slow.html")
+    assert time.monotonic() - started < 4            # the 5 s cell after it is still running
+    assert "first 2" in first and "updating: the output of the last run" in first and "slept" in first
+    watching.expect("reload", until=lambda data: "slow" in data["decks"])
+    done = watching.get("slow.html")
+    assert "first 2" in done and "slept" in done and "updating" not in done
 
 
 def test_mistakes_show_an_error_and_a_good_save_recovers(watching):

@@ -1,0 +1,112 @@
+"""Speed at course scale, measured in one run on this machine (issue: speed at course scale).
+
+Generates a course of DECKS decks (20 slides and one small cell each) and prints, with
+the reference each is compared with, measured in the same run:
+  - nothing changed: every deck's build, cached and rendered (goal: under 0.3 s)
+  - a theme edit: every deck re-renders HTML + PDF, cells cached; against the Marp CLI
+    alone on the same Markdown files in one invocation (goal: at most 1.15x)
+  - a cold build, HTML: --jobs 1 against the default (goal: the default at most 0.6x)
+  - a prose edit of one deck, HTML and PDF; against Marp alone on that deck (goal: 1.15x)
+
+    .venv/bin/python bench/scale_bench.py [DECKS]
+"""
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cache_bench import timed  # noqa: E402  (a command's seconds; exits if it fails)
+from deckrun.render import find_marp, marp_options  # noqa: E402
+
+DECKS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+REPEAT = 3
+
+
+def make_course(root: Path) -> None:
+    (root / "slides").mkdir(parents=True)
+    shutil.copytree(REPO / "themes", root / "themes")
+    (root / "course.yaml").write_text("code: SCALE1\nname: A course of many decks\nlecturer: Pat Example\n")
+    for n in range(1, DECKS + 1):
+        slides = [f"---\nmarp: true\ntheme: nmt-theme\npaginate: true\ntitle: Session {n}\n---\n\n"
+                  f"# Session {n}\n\nAn introduction to topic {n}."]
+        for s in range(2, 21):
+            slides.append(f"## Slide {s} of session {n}\n\n- A first point about idea {s}\n"
+                          f"- A second point, with **bold** and `code`\n- A third point")
+        slides[10] += f"\n\n```python run\ntotal = sum(range({n * 10}))\nprint('total', total)\n```"
+        (root / "slides" / f"session-{n:02d}.md").write_text("\n\n---\n\n".join(slides) + "\n")
+
+
+def build(root: Path, *args: str) -> list[str]:
+    return [sys.executable, str(REPO / "build.py"), "--root", str(root), *args]
+
+
+def marp(root: Path, markdown: list[Path], fmt: str) -> list[str]:
+    """The Marp CLI alone, in one invocation, on Markdown the build made, with the options
+    the build uses (outputs beside the inputs)."""
+    return [str(find_marp(REPO)), *map(str, markdown), *marp_options(fmt, root / "themes")]
+
+
+def floor(root: Path, fmt: str, decks: list[Path]) -> float:
+    """Marp alone on copies of the build's Markdown (outputs beside them, not in build/)."""
+    work = root / "floor"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(root / "build", work, ignore=shutil.ignore_patterns("*.html", "*.pdf", "site", ".stamps"))
+    copies = [work / deck.name for deck in decks]
+    return statistics.median(timed(marp(root, copies, fmt), root) for _ in range(REPEAT))
+
+
+def edit_theme(root: Path, n: int) -> None:
+    theme = root / "themes" / "nmt-theme.css"
+    theme.write_text(theme.read_text() + f"\n/* edit {n} */\n")
+
+
+def prose_edit(root: Path, n: int) -> None:
+    deck = root / "slides" / "session-01.md"
+    deck.write_text(deck.read_text().replace("An introduction to topic 1", f"An introduction to topic 1 ({n})", 1)
+                    .replace(f"topic 1 ({n - 1})", f"topic 1 ({n})"))
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="deckrun-scale-")) / "course"
+    make_course(root)
+    print(f"{DECKS} decks of 20 slides and one cell each, in {root}")
+    cold_one = timed(build(root, "--html", "--jobs", "1"), root)
+    shutil.rmtree(root / "build")
+    shutil.rmtree(root / "_freeze")
+    cold = timed(build(root, "--html"), root)
+    print(f"cold build, HTML: {cold:.1f} s; with --jobs 1: {cold_one:.1f} s "
+          f"({cold / cold_one:.2f}x, goal at most 0.6x)")
+
+    timed(build(root), root)  # HTML + PDF, so that nothing is left to do
+    unchanged = statistics.median(timed(build(root), root) for _ in range(REPEAT))
+    print(f"nothing changed: {unchanged:.2f} s (goal under 0.3 s)")
+
+    markdown = sorted((root / "build").glob("session-*.md"))
+    for fmt in ("html", "pdf"):
+        times = []
+        for n in range(REPEAT):
+            edit_theme(root, n * 10 + len(fmt))
+            times.append(timed(build(root, f"--{fmt}"), root))
+        ours, alone = statistics.median(times), floor(root, fmt, markdown)
+        print(f"theme edit, {fmt.upper()}: {ours:.1f} s; Marp alone on the {len(markdown)} files, one "
+              f"invocation: {alone:.1f} s ({ours / alone:.2f}x, goal at most 1.15x)")
+
+    for fmt in ("html", "pdf"):
+        times = []
+        for n in range(1, REPEAT + 1):
+            prose_edit(root, n + (10 if fmt == "pdf" else 0))
+            times.append(timed(build(root, "slides/session-01.md", f"--{fmt}"), root))
+        ours, alone = statistics.median(times), floor(root, fmt, markdown[:1])
+        print(f"prose edit of one deck, {fmt.upper()}: {ours:.2f} s; Marp alone on that deck: "
+              f"{alone:.2f} s ({ours / alone:.2f}x, goal at most 1.15x)")
+    shutil.rmtree(root.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

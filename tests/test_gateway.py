@@ -1,0 +1,182 @@
+"""Cells run on a real Jupyter Kernel Gateway on 127.0.0.1, with a token, working in an
+unrelated folder: the course's files must be sent, outputs and cache are as local."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import REPO, run_build
+
+TOKEN = "test-token-3f9a"
+
+REMOTE = """---
+marp: true
+---
+
+# Remote
+
+```python run
+import os, helpers
+print(helpers.shout("from the gateway"))
+print("parent", os.getppid())
+print("in course folder:", os.getcwd() == {root!r})
+```
+
+```python run
+#| inputs: data/numbers.csv
+rows = open("data/numbers.csv").read().split()[1:]
+print("total", sum(int(r) for r in rows))
+```
+
+```python run
+#| fig-alt: "A line."
+import matplotlib.pyplot as plt
+plt.plot([1, 2, 3])
+plt.show()
+```
+"""
+
+DIES = """# Dies
+
+```python run
+import os
+os._exit(3)
+```
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gateway(home: Path) -> tuple[str, subprocess.Popen]:
+    """`jupyter kernelgateway` with a token, in a folder of its own: its URL and process."""
+    port = free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
+           "JUPYTER_CONFIG_DIR": str(home / "config")}
+    proc = subprocess.Popen([sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
+                             f"--KernelGatewayApp.port={port}", f"--KernelGatewayApp.auth_token={TOKEN}",
+                             "--JupyterWebsocketPersonality.list_kernels=True"],
+                            cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            kernels(url)
+            return url, proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("the kernel gateway did not start")
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    url, proc = start_gateway(tmp_path_factory.mktemp("gateway-home"))
+    yield url, proc
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def kernels(url: str) -> list[dict]:
+    request = urllib.request.Request(url + "/api/kernels", headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def remote_env(token: str = TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_GATEWAY_URL"}
+    return {**env, "JUPYTER_GATEWAY_AUTH_TOKEN": token}
+
+
+@pytest.fixture
+def remote_course(course: Path) -> Path:
+    for deck in (course / "slides").glob("*.md"):
+        deck.unlink()
+    (course / "slides" / "remote.md").write_text(REMOTE.format(root=str(course)))
+    return course
+
+
+def test_a_deck_runs_in_the_gateways_kernel(gateway, remote_course):
+    url, proc = gateway
+    built = run_build(remote_course, "--html", "--gateway", url, env=remote_env())
+    assert built.returncode == 0, built.stdout + built.stderr
+    markdown = (remote_course / "build" / "remote.md").read_text()
+    assert "FROM THE GATEWAY!" in markdown          # a snippet module, sent with snippets/
+    assert "total 12" in markdown                   # a declared data file, sent with data/
+    assert "in course folder: False" in markdown    # it ran elsewhere, in a folder of its own
+    parent = int(markdown.split("parent ")[1].split()[0])
+    assert parent == proc.pid                       # in a process the gateway started
+    assert list((remote_course / "build" / "remote_files").glob("*.png"))  # the figure came back
+    assert kernels(url) == []                       # and the kernel was shut down after
+    # The same keys as a local run: the cache serves a build that may not run code.
+    local = run_build(remote_course, "--html", "--frozen", "--gateway", "local")
+    assert local.returncode == 0, local.stdout + local.stderr
+
+
+def test_a_changed_data_file_is_sent_again_and_jobs_run_remotely(gateway, remote_course):
+    url, _ = gateway
+    (remote_course / "slides" / "dies.md").write_text(DIES)
+    shutil.copy(remote_course / "slides" / "remote.md", remote_course / "slides" / "again.md")
+    (remote_course / "data" / "numbers.csv").write_text("n\n1\n2\n")
+    built = run_build(remote_course, "--html", "--jobs", "3", "--gateway", url, env=remote_env())
+    assert built.returncode == 1
+    assert "total 3" in (remote_course / "build" / "again.md").read_text()
+    assert "total 3" in (remote_course / "build" / "remote.md").read_text()
+    assert "slides/dies.md" in built.stderr and "remote kernel died" in built.stderr, built.stderr
+
+
+def test_a_wrong_token_is_named(gateway, remote_course):
+    url, _ = gateway
+    started = time.monotonic()
+    built = run_build(remote_course, "--html", "--gateway", url, env=remote_env("not-the-token"))
+    assert built.returncode == 1
+    assert time.monotonic() - started < 30
+    assert f"the Jupyter gateway at {url} refused the token" in built.stderr, built.stderr
+
+
+def test_an_unreachable_gateway_is_named(remote_course):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
+    built = run_build(remote_course, "--html", env={**remote_env(), "JUPYTER_GATEWAY_URL": url})
+    assert built.returncode == 1
+    assert time.monotonic() - started < 30
+    assert f"cannot reach the Jupyter gateway at {url}" in built.stderr, built.stderr
+    assert not (remote_course / "_freeze" / "cells").exists() or not any((remote_course / "_freeze" / "cells").rglob("*.json"))
+
+
+def test_a_gateway_that_stops_mid_cell_fails_the_deck(tmp_path, remote_course):
+    url, proc = start_gateway(tmp_path)
+    kids: list[psutil.Process] = []
+    try:
+        (remote_course / "slides" / "remote.md").write_text("# Slow\n\n```python run\nimport time\ntime.sleep(60)\n```\n")
+        build = subprocess.Popen([sys.executable, str(REPO / "build.py"), "--root", str(remote_course), "--html",
+                                  "--gateway", url], cwd=remote_course, env=remote_env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not kernels(url):
+            time.sleep(0.2)
+        time.sleep(3)  # the cell is running
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        started = time.monotonic()
+        proc.kill()
+        _, err = build.communicate(timeout=60)
+        assert build.returncode == 1
+        assert time.monotonic() - started < 30
+        assert "slides/remote.md" in err and "gateway" in err, err
+    finally:
+        proc.kill()
+        for kid in kids:
+            kid.kill()
