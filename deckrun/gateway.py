@@ -224,7 +224,7 @@ def _explain(exc: BaseException, gateway: Gateway) -> ToolError:
     """A gateway failure in the lecturer's words."""
     status = getattr(exc, "status_code", None)
     text = str(getattr(exc, "log_message", "") or exc)
-    if status in (401, 403) or "401" in text or "403" in text or "Forbidden" in text:
+    if status in (401, 403) or "Unauthorized" in text or "Forbidden" in text:
         hint = "set it in $" + TOKEN_ENV if not os.environ.get(TOKEN_ENV) else "check $" + TOKEN_ENV
         return ToolError(f"the Jupyter gateway at {gateway.url} refused the token ({hint})")
     if status == 404:
