@@ -62,6 +62,7 @@ class RemoteKernel(Kernel):
     def __init__(self, settings: KernelSettings) -> None:
         super().__init__(settings)
         self._files_sent = ""  # a digest of the files the kernel's folder holds
+        self._files: tuple[Path, list[Path]] | None = None  # what send_files was last given
 
     def start(self) -> None:
         gateway = self.settings.gateway
@@ -89,11 +90,20 @@ class RemoteKernel(Kernel):
         return _SETUP_REMOTE.format(env=json.dumps(env)) + super()._setup_code().replace(
             repr(str(self.settings.snippets_dir)), "__import__('os').path.abspath('snippets')")
 
+    def _set_up(self) -> None:
+        super()._set_up()  # a fresh working folder (after a restart too): the files again
+        self._files_sent = ""
+        if self._files is not None:
+            self.send_files(*self._files)
+
     def send_files(self, root: Path, files: list[Path]) -> None:
         """The files cells read, into the kernel's working folder (again when changed)."""
-        archive, digest = _archive(root, files)
+        self._files = (root, files)
+        members = _members(root, files)
+        digest = json.dumps([(name, file.stat().st_size, file.stat().st_mtime_ns) for name, file in members])
         if digest == self._files_sent:
             return
+        archive = _archive(members)
         if len(archive) > UPLOAD_LIMIT_MB * 2**20:
             raise DeckError(f"the files to send to the remote kernel (snippets/, data/ and declared inputs) "
                             f"come to {len(archive) / 2**20:.0f} MB, above the {UPLOAD_LIMIT_MB} MB limit",
@@ -152,7 +162,6 @@ class RemoteKernel(Kernel):
 
         run_sync(self.manager.restart_kernel)(now=True)
         run_sync(self.client.wait_for_ready)(timeout=self.settings.startup_timeout)
-        self._files_sent = ""
 
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
@@ -189,23 +198,23 @@ del __deckrun_archive, _io, _zipfile, _importlib, _archive
 '''
 
 
-def _archive(root: Path, files: list[Path]) -> tuple[bytes, str]:
-    """A zip of the files (folders taken whole), by their paths under the course, and a
-    digest of what it holds (names, sizes, times) to tell whether it changed."""
+def _members(root: Path, files: list[Path]) -> list[tuple[str, Path]]:
+    """The files to send (folders taken whole), by their paths under the course."""
     members: dict[str, Path] = {}
     for path in files:
-        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for file in found:
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
             relative = file.relative_to(root)
             if file.is_file() and not _SKIPPED & set(relative.parts):
                 members[relative.as_posix()] = file
-    stats = [(name, file.stat().st_size, file.stat().st_mtime_ns) for name, file in sorted(members.items())]
-    digest = json.dumps(stats)
+    return sorted(members.items())
+
+
+def _archive(members: list[tuple[str, Path]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for name, file in sorted(members.items()):
+        for name, file in members:
             archive.write(file, name)
-    return buffer.getvalue(), digest
+    return buffer.getvalue()
 
 
 def _configure(gateway: Gateway) -> None:
