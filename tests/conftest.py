@@ -1,11 +1,13 @@
 """Shared fixtures: a throw-away copy of the fixture course, and the real build command."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,3 +38,22 @@ def built_course(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """The fixture course built once, to HTML and PDF, through the real pipeline."""
     root = make_course(tmp_path_factory.mktemp("built") / "course")
     return root, run_build(root)
+
+
+def still_running(processes: list[psutil.Process]) -> list[int]:
+    """The pids of those processes that have neither exited nor become zombies; a process
+    may end between any two questions asked of it."""
+    alive = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process.pid)
+    return alive
+
+
+def has_kernel_child(pid: int) -> bool:
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "ipykernel" in " ".join(child.cmdline()):
+                return True
+    return False

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, run_build
+from conftest import REPO, has_kernel_child, run_build, still_running
 
 GOOD = "# A good deck\n\n```python run\nprint('good output')\n```\n"
 
@@ -171,8 +171,7 @@ def test_ctrl_c_in_a_build_stops_it_cleanly(good):
     proc = subprocess.Popen([sys.executable, str(REPO / "build.py"), "--root", str(good), "--html"],
                             cwd=good, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(
-            "ipykernel" in " ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True)):
+    while time.monotonic() < deadline and not has_kernel_child(proc.pid):
         time.sleep(0.2)
     time.sleep(1.5)
     children = psutil.Process(proc.pid).children(recursive=True)
@@ -180,7 +179,7 @@ def test_ctrl_c_in_a_build_stops_it_cleanly(good):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err
     time.sleep(0.5)
-    assert [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
+    assert still_running(children) == []
     assert snapshot(good) == before and no_temporary_files(good)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, make_course, run_build
+from conftest import REPO, make_course, run_build, still_running
 
 COUNTED = """# Counted
 
@@ -280,7 +280,7 @@ def test_stopping_leaves_no_process_behind(watching):
     watching.proc.send_signal(signal.SIGINT)
     assert watching.proc.wait(timeout=60) == 0
     time.sleep(0.5)
-    assert [p.pid for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert still_running(started) == []
     assert "stopped" in "\n".join(watching.output)
 
 
