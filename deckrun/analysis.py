@@ -69,12 +69,12 @@ class CodeFacts:
         return frozenset(names - _BUILTINS)
 
     @cached_property
-    def changes(self) -> frozenset[str]:
-        """Names the code leaves with another value, as far as can be seen: those it binds,
-        sets an attribute or item of, or calls an in-place method of (`items.append(x)`,
+    def mutates(self) -> frozenset[str]:
+        """Names whose value the code changes in place, as far as can be seen: it sets an
+        attribute or item of them or calls an in-place method (`items.append(x)`,
         `model.train()`, torch's `x.add_(1)`). Reads and other calls (`model(x)`,
         `fit(model)`) are taken not to change them: a guess, but deck code is mostly that."""
-        names = set(self.binds)
+        names = set()
         for node in ast.walk(self.tree) if self.tree else ():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
                     node.func.attr in _IN_PLACE or node.func.attr.endswith("_") and not node.func.attr.startswith("_")):
@@ -82,6 +82,11 @@ class CodeFacts:
             elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
                 names.add(_base_name(node))
         return frozenset(names - _BUILTINS - {""})
+
+    @property
+    def changes(self) -> frozenset[str]:
+        """Names the code leaves with another value: those it binds or mutates."""
+        return self.binds | self.mutates
 
 
 _IN_PLACE = frozenset({"append", "extend", "insert", "pop", "popitem", "remove", "clear", "update",
@@ -211,19 +216,21 @@ def replay_set(facts: list[CodeFacts], stale: list[int], held: frozenset[int] = 
     return sorted(needed)
 
 
-def warm_replays(facts: list[CodeFacts], stale: list[int], held: set[int], ran_since: list[str]) -> list[int]:
+def warm_replays(facts: list[CodeFacts], stale: list[int], held: set[int], ran_since: list[str],
+                 restored: frozenset[str] = frozenset()) -> list[int]:
     """The cells a warm kernel must replay for `stale` to run. It need not replay one it
     ran as it is now (`held`), unless the code it ran since at the stale cells' places
     (`ran_since`) may have changed a name that cell changes: the kernel's value is then a
-    later one (say, a later slide's `model`). A cell that runs again rebinds its names, so
-    the held cells after it that change them run again too (until nothing more changes)."""
+    later one (say, a later slide's `model`), unless that value was put back (`restored`).
+    A cell that runs again changes its names again, so the held cells after it that change
+    them run again too (until nothing more changes)."""
     since = [code_facts(code) for code in ran_since]
     if not all(f.understood for f in since):
         return replay_set(facts, stale)
-    dirty = frozenset().union(*(f.changes for f in since))
+    dirty = frozenset().union(*(f.changes for f in since)) - restored
     while True:
         rerun = replay_set(facts, stale, frozenset(held), dirty)
-        rebound = dirty.union(*(facts[i].binds for i in rerun))
+        rebound = dirty.union(*(facts[i].changes for i in rerun))
         if rebound == dirty:
             return rerun
         dirty = rebound
@@ -258,3 +265,86 @@ def code_facts(code: str) -> CodeFacts:
     """The facts of a piece of code, worked out once (the same cells are looked at by
     every build, and snippet cells by every deck that shows them)."""
     return CodeFacts(code)
+
+
+Shape = tuple[tuple[int, int], ...]  # (cell, run number) of the run that bound a value, then of each that mutated it
+
+
+class ValueLedger:
+    """What shaped the values a warm kernel holds, and which values it kept aside.
+
+    A cell that rebinds a name (a later slide's `model = ...`) first keeps the name's old
+    value in the kernel. When an earlier cell is edited, the kernel can put that value
+    back instead of replaying the cells that made it (loading a model again), provided
+    the kept value was shaped by the very runs the edited cell's state comes from: the
+    last cell before it that binds the name, then every cell in between that mutates it,
+    each as the kernel last ran it. Only values a cell rebinds without reading or mutating
+    them are kept (`model = model.eval()` returns the same, changed object).
+    """
+
+    def __init__(self) -> None:
+        self._clock = 0
+        self._runs: dict[int, int] = {}  # cell -> the number of its last run
+        self._shapes: dict[str, Shape] = {}  # name -> what shaped its value now (absent: unknown)
+        self._kept: dict[tuple[int, str], Shape] = {}  # (cell, name) kept before that cell ran -> its shape
+
+    def before_run(self, index: int, facts: CodeFacts) -> tuple[list[str], list[tuple[int, str]]]:
+        """Names to keep the values of before cell `index` runs, and kept values to drop:
+        the cell's earlier ones and those it may now mutate (the kept object is the one
+        the name holds, after a restore)."""
+        keep = sorted(n for n in facts.binds - facts.mutates - facts.needs if n in self._shapes)
+        drop = [key for key, shape in self._kept.items() if key[0] == index or not facts.understood
+                or key[1] in facts.mutates and shape == self._shapes.get(key[1])]
+        for key in drop:
+            del self._kept[key]
+        self._kept.update({(index, name): self._shapes[name] for name in keep})
+        return keep, drop
+
+    def after_run(self, index: int, facts: CodeFacts, ok: bool) -> None:
+        self._clock += 1
+        self._runs[index] = self._clock
+        if not facts.understood:  # anything may have changed
+            self._shapes.clear()
+            return
+        for name in facts.changes:
+            shape = self._shapes.pop(name, None)
+            if not ok or name in facts.binds and name in facts.mutates:
+                continue
+            if name in facts.binds:
+                self._shapes[name] = ((index, self._clock),)
+            elif shape is not None:
+                self._shapes[name] = shape + ((index, self._clock),)
+
+    def restorable(self, facts: list[CodeFacts], first: int, held: set[int],
+                   names: frozenset[str]) -> tuple[frozenset[str], dict[str, tuple[int, str]]]:
+        """Of `names`, those that hold the value cell `first` needs, and those a kept value
+        can be put back for (name -> kept key)."""
+        right: set[str] = set()
+        kept: dict[str, tuple[int, str]] = {}
+        for name in names:
+            wanted = self._wanted(facts, first, held, name)
+            if wanted is None:
+                continue
+            if self._shapes.get(name) == wanted:
+                right.add(name)
+            else:
+                key = next((k for k, shape in self._kept.items() if k[1] == name and shape == wanted), None)
+                if key is not None:
+                    kept[name] = key
+        return frozenset(right), kept
+
+    def restored(self, kept: dict[str, tuple[int, str]]) -> None:
+        for name, key in kept.items():
+            self._shapes[name] = self._kept[key]
+
+    def _wanted(self, facts: list[CodeFacts], first: int, held: set[int], name: str) -> Shape | None:
+        """The shape `name` has after cells before `first`, as the kernel ran them: None
+        if they did not all run as they are now, or if it cannot be told."""
+        binder = next((j for j in range(first - 1, -1, -1) if name in facts[j].binds), None)
+        if binder is None or not all(f.understood for f in facts[binder:first]) \
+                or name in facts[binder].mutates:
+            return None
+        chain = [binder] + [j for j in range(binder + 1, first) if name in facts[j].mutates]
+        if not all(j in held and j in self._runs for j in chain):
+            return None
+        return tuple((j, self._runs[j]) for j in chain)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from .analysis import CodeFacts, ValueLedger, code_facts
 from .capture import OutputCollector, OutputLimits, secret_values, strip_ansi
 from .cells import Cell
 from .errors import DeckError, ToolError
@@ -44,8 +45,14 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", message="IProgress not found")
 del _warnings
 
-def __deckrun_before_cell(seed, fmt, dpi):
+__deckrun_kept = {}  # (cell, name) -> the name's value before that cell rebound it (watch mode)
+
+def __deckrun_before_cell(seed, fmt, dpi, cell=None, keep=(), drop=()):
     import random, sys
+    for key in drop:
+        __deckrun_kept.pop(key, None)
+    for name in keep:  # (the dict itself stands for "not defined": `del x` binds too)
+        __deckrun_kept[cell, name] = globals().get(name, __deckrun_kept)
     random.seed(seed)
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed(seed)
@@ -62,6 +69,14 @@ def __deckrun_before_cell(seed, fmt, dpi):
     if "matplotlib.pyplot" in sys.modules:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats(fmt, **kwargs)
+
+def __deckrun_restore(kept):
+    for name, key in kept.items():
+        value = __deckrun_kept[key]
+        if value is __deckrun_kept:
+            globals().pop(name, None)
+        else:
+            globals()[name] = value
 '''
 
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
@@ -90,8 +105,10 @@ class KernelDied(DeckError):
 class Kernel:
     """The kernel of one deck: `start`, `run` cells in order, `shutdown`."""
 
-    def __init__(self, settings: KernelSettings) -> None:
+    def __init__(self, settings: KernelSettings, keep_values: bool = False) -> None:
         self.settings = settings
+        self.keep_values = keep_values  # keep rebound values aside to put back (watch mode)
+        self._values = ValueLedger()
         self.manager = None
         self.client = None
         self._sockets: str | None = None
@@ -127,6 +144,7 @@ class Kernel:
             raise ToolError(f"the kernel could not be set up: {result.error.traceback}")
         self._ran.clear()
         self._codes.clear()
+        self._values = ValueLedger()
 
     def _setup_code(self) -> str:
         return _SETUP + f"\n__import__('sys').path.insert(0, {str(self.settings.snippets_dir)!r})\n"
@@ -148,16 +166,18 @@ class Kernel:
     def run(self, cell: Cell, index: int, key: str) -> CellResult:
         """Run `cell`, the deck's cell `index` whose cache key is `key`; the kernel then
         holds its state (unless it raised without being allowed to)."""
-        opts = cell.options
+        opts, facts = cell.options, code_facts(cell.code)
         self._ran.pop(index, None)
         self._codes[index] = cell.code
-        self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})",
-                      timeout=60, store_history=False)
+        keep, drop = self._values.before_run(index, facts) if self.keep_values else ([], [])
+        self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi}, "
+                      f"{index}, {keep!r}, {drop!r})", timeout=60, store_history=False)
         try:
             result = self._execute(cell.code, timeout=opts.timeout)
         except KernelDied as died:
             raise KernelDied(died.message, cell.reference, also=(cell.origin,) if cell.origin.path !=
                              cell.reference.path else (), detail=died.detail) from None
+        self._values.after_run(index, facts, ok=not result.error)
         if not result.error or opts.error:
             self._ran[index] = key
         return result
@@ -170,6 +190,19 @@ class Kernel:
         """The code this kernel ran as cells `index` and after: what may have changed the
         state those cells find."""
         return [code for i, code in self._codes.items() if i >= index]
+
+    def restore_values(self, facts: list[CodeFacts], first: int, held: set[int]) -> frozenset[str]:
+        """Put back the values that cells from `first` on rebound, where the kernel kept
+        them aside as the earlier cells left them; return the names that now hold the
+        values cell `first` needs (put back, or never changed)."""
+        changed = frozenset().union(*(code_facts(code).changes for code in self.codes_ran_from(first)))
+        right, kept = self._values.restorable(facts, first, held, changed)
+        if kept:
+            result = self._execute(f"__deckrun_restore({kept!r})", timeout=60, store_history=False)
+            if result.error:
+                return right
+            self._values.restored(kept)
+        return right | frozenset(kept)
 
     def _execute(self, code: str, timeout: float, store_history: bool = True) -> CellResult:
         assert self.client is not None and self.manager is not None
@@ -280,7 +313,7 @@ class KernelPool:
             self.discard(deck)
             kernel = None
         if kernel is None:
-            kernel = _kernel_class(settings)(settings)
+            kernel = _kernel_class(settings)(settings, keep_values=self.keep_warm)
             try:
                 kernel.start()
             except BaseException:

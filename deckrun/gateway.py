@@ -59,8 +59,8 @@ class RemoteKernel(Kernel):
     """A deck's kernel on a Jupyter gateway: the same cells, outputs and errors as a local
     one; started, watched and shut down over the gateway's REST API."""
 
-    def __init__(self, settings: KernelSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: KernelSettings, keep_values: bool = False) -> None:
+        super().__init__(settings, keep_values)
         self._files_sent = ""  # a digest of the files the kernel's folder holds
         self._files: tuple[Path, list[Path]] | None = None  # what send_files was last given
 

@@ -92,7 +92,8 @@ def execute_cells(deck: Deck, project: Project, options: BuildOptions, kernels: 
         # kernel (watch mode) may hold that state already.
         facts = [code_facts(cell.code) for cell in deck.cells]
         held = {i for i, key in enumerate(plan.keys) if kernel.holds(i, key.key)}
-        replay = warm_replays(facts, plan.stale, held, kernel.codes_ran_from(plan.stale[0]))
+        restored = kernel.restore_values(facts, plan.stale[0], held)
+        replay = warm_replays(facts, plan.stale, held, kernel.codes_ran_from(plan.stale[0]), restored)
         stale = plan.stale  # (it empties as cells run)
         # The preview shows the edited cell before replays it does not need; a build keeps
         # the deck's order (cells may also write files, which no analysis sees).

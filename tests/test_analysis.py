@@ -2,7 +2,7 @@
 kernel may skip, and the order that lets the preview show an edited cell first."""
 from __future__ import annotations
 
-from deckrun.analysis import code_facts, replay_set, run_order, warm_replays
+from deckrun.analysis import ValueLedger, code_facts, replay_set, run_order, warm_replays
 
 # A deck like Session 12's: a translator, then a classifier reusing the name `model`.
 DECK = [
@@ -74,3 +74,49 @@ def test_replays_that_touch_the_edited_cells_names_keep_the_decks_order():
     assert run_order(rebinds, [4, 5, 6, 7, 8], [2, 3]) == [2, 3, 4, 5, 6, 7, 8]
     unreadable = FACTS[:4] + [code_facts("%time sentence = 'x'")] + FACTS[5:]
     assert run_order(unreadable, [4, 5], [2, 3]) == [2, 3, 4, 5]
+
+
+def ran(ledger: ValueLedger, facts: list, *cells: int) -> list[list[str]]:
+    """Tell the ledger the kernel ran these cells, in this order; the names it kept."""
+    kept = []
+    for index in cells:
+        kept.append(ledger.before_run(index, facts[index])[0])
+        ledger.after_run(index, facts[index], ok=True)
+    return kept
+
+
+def test_a_warm_kernel_puts_back_the_model_a_later_cell_rebound():
+    ledger = ValueLedger()
+    kept = ran(ledger, FACTS, *range(9))
+    assert kept[7] == ["model"] and not any(kept[:7])  # cell 7 rebinds the translator
+    stale, held = [5, 6, 7, 8], set(range(9))
+    changed = frozenset().union(*(f.changes for f in FACTS[5:]))
+    right, restore = ledger.restorable(FACTS, 5, held, changed)
+    assert restore == {"model": (7, "model")} and right == set()
+    ledger.restored(restore)
+    assert warm_replays(FACTS, stale, held, DECK[5:], frozenset(right) | set(restore)) == []
+    # After the rerun, cell 7 keeps the translator again, and so on.
+    ran(ledger, FACTS, *stale)
+    assert ledger.restorable(FACTS, 5, held, changed) == (set(), {"model": (7, "model")})
+
+
+def test_a_kept_value_shaped_by_other_runs_is_not_put_back():
+    ledger = ValueLedger()
+    ran(ledger, FACTS, *range(9), 3)  # cell 3 trained the classifier, after cell 7 kept the translator
+    changed = frozenset().union(*(f.changes for f in FACTS[3:]))
+    assert ledger.restorable(FACTS, 5, set(range(9)), changed) == ({"sentence"}, {})
+    # Put back, then trained in place: the kept object is the one that changed.
+    ledger = ValueLedger()
+    ran(ledger, FACTS, *range(9))
+    ledger.restored({"model": (7, "model")})
+    assert ledger.before_run(3, FACTS[3]) == ([], [(7, "model")])
+
+
+def test_only_values_rebound_from_scratch_are_kept():
+    deck = [code_facts(c) for c in ("model = load()", "model = model.eval()", "model = wrap(model)",
+                                     "model = fresh()", "%time model = other()")]
+    ledger = ValueLedger()
+    assert ran(ledger, deck, 0, 1) == [[], []]  # the same object, changed by eval()
+    assert ran(ledger, deck, 2, 3) == [[], ["model"]]  # 2 reads it (a wrapper may share it); 3 does not
+    before = ledger.before_run(4, deck[4])  # code that cannot be read: nothing kept is trusted
+    assert before == ([], [(3, "model")])

@@ -33,11 +33,16 @@ print("B sees", x + 1)
 
 
 # A later cell rebinds a name an earlier one set: the warm kernel's value is not the one
-# a rerun of the middle cell needs.
+# a rerun of the middle cell needs, but it kept the old one aside (no reload of "load").
 REBOUND = """# Rebound
 
 ```python run
-model = "translator"
+open("loads.log", "a").write("load\\n")
+model = ["translator"]
+```
+
+```python run
+model.append("tuned")
 ```
 
 ```python run
@@ -191,11 +196,16 @@ def test_an_edited_cell_reruns_in_the_warm_kernel(watching):
 
 
 def test_a_rerun_finds_the_state_of_its_place_in_the_deck(watching):
-    watching.edit("slides/rebound.md", 'sentence = "she reads"', 'sentence = "he writes"')
-    watching.expect("reload", until=lambda data: "rebound" in data["decks"])
+    loads = watching.root / "loads.log"
     watching.settle()
-    built = (watching.root / "build" / "rebound.md").read_text()
-    assert "translator -> he writes" in built and "then classifier" in built
+    before = loads.read_text()
+    for old, new in (("she reads", "he writes"), ("he writes", "they read")):
+        watching.edit("slides/rebound.md", f'sentence = "{old}"', f'sentence = "{new}"')
+        watching.expect("reload", until=lambda data: "rebound" in data["decks"])
+        watching.settle()
+        built = (watching.root / "build" / "rebound.md").read_text()
+        assert f"['translator', 'tuned'] -> {new}" in built and "then classifier" in built
+    assert loads.read_text() == before  # the kernel put the kept model back: nothing reloaded
 
 
 def test_an_edited_cell_is_shown_before_the_slow_cells_after_it(watching):
