@@ -3,13 +3,14 @@ README.md. A build with nothing to do stops before the heavy imports (see uptoda
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import DeckError, Location, ToolError
 from .project import FREEZE_DIR
@@ -73,6 +74,16 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     args.formats = tuple(f for f in FORMATS if getattr(args, f)) or (
         ("html",) if previewing else ("html", "pdf"))
     return args
+
+
+def run(default_root: Path | None = None) -> NoReturn:
+    """The command line. It ends without the interpreter's teardown of every imported
+    module (~50 ms of a one-deck rebuild): by then the command has stopped what it
+    started and closed what it wrote."""
+    code = main(default_root=default_root)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None, default_root: Path | None = None) -> int:

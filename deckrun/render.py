@@ -230,10 +230,11 @@ class _Hung(Exception):
     """Marp did not finish in time (a browser that hangs); carries what it said."""
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """The process, everything it started (its browser runs in a group of its own) and
-    everything in its group."""
-    kill_tree(proc.pid)
+def _kill_group(proc: subprocess.Popen, browser: bool = True) -> None:
+    """The process, everything it started (a browser runs in a group of its own, so it is
+    looked for unless none was opened) and everything in its group."""
+    if browser:
+        kill_tree(proc.pid)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -264,6 +265,7 @@ class MarpWorker:
         self.background = background  # at a low priority, for work nobody waits for
         self.proc: subprocess.Popen | None = None
         self._lines: _Lines | None = None
+        self._browser = False  # may it have opened a browser (a check, a PDF)?
         self._lock = threading.Lock()  # one request at a time (decks build in threads)
         find_marp(root)  # no Node or no Marp CLI: said now
         if start:
@@ -286,6 +288,8 @@ class MarpWorker:
 
     def _ask(self, request: dict, limit: float) -> tuple[dict, str]:
         with self._lock:
+            self._browser = self._browser or "marp" not in request or any(  # (Marp makes HTML without one)
+                arg in request["marp"] for arg in ("--pdf", "--pptx", "--image", "--images"))
             return self._ask_now(request, limit)
 
     def _ask_now(self, request: dict, limit: float) -> tuple[dict, str]:
@@ -332,8 +336,9 @@ class MarpWorker:
 
     def _stop(self) -> None:
         if self.proc is not None:
-            _kill_group(self.proc)
+            _kill_group(self.proc, self._browser)
         self.proc = self._lines = None
+        self._browser = False
 
     def close(self) -> None:
         """Stop it, its browser and whatever they started (nothing it did is pending)."""
