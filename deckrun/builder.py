@@ -21,7 +21,7 @@ from .options import BuildOptions, target_names
 from .progress import DeckLog, Progress
 from .project import Project
 from .render import ENGINE_CONFIG, MarpWorker, RenderJob, render_all
-from .renditions import Rendition, deck_markdown, slide_count, still_pictures_of, write_rendition
+from .renditions import Rendition, deck_markdown, slides_at_most, still_pictures_of, write_rendition
 from .running import Execution, execute_cells
 from .sources import Deck, load_deck
 from .themes import check_theme
@@ -163,7 +163,7 @@ def plan_renders(project: Project, rendition: Rendition, targets: dict[str, Path
         if stamp.matches(target, stamp_file):
             log.up_to_date(fmt + label)
         else:
-            pending.append(PendingRender(RenderJob(markdown, fmt, target, slide_count(markdown)), stamp, stamp_file))
+            pending.append(PendingRender(RenderJob(markdown, fmt, target, slides_at_most(markdown)), stamp, stamp_file))
     if pending and tools.marp is not None:
         tools.marp.warm_up()
     return pending

@@ -37,7 +37,7 @@ from .progress import Progress
 from .project import COURSE_FILE, FREEZE_DIR, Project, load_project
 from .outputs import CellResult, Rich
 from .render import MarpWorker, RenderJob, kill_tree, render
-from .renditions import deck_markdown, slide_count, write_rendition
+from .renditions import deck_markdown, slides_at_most, write_rendition
 from .running import Execution
 from .sources import Deck
 from .server import PreviewServer
@@ -202,7 +202,7 @@ class PreviewBuilder:
         try:
             rendition = write_rendition(self.project, deck, {False: deck_markdown(deck, results, self.project)},
                                         deck.name, self.tools.assets)
-            render(self.project.root, RenderJob(rendition.screen, "html", page, slide_count(rendition.screen)),
+            render(self.project.root, RenderJob(rendition.screen, "html", page, slides_at_most(rendition.screen)),
                    theme_folder(self.project, self.tools), self.tools.marp)
         except (DeckError, ToolError, OSError):
             return  # the full rebuild after it says what is wrong
