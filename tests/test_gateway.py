@@ -127,6 +127,34 @@ def test_a_deck_runs_in_the_gateways_kernel(gateway, remote_course):
     assert local.returncode == 0, local.stdout + local.stderr
 
 
+STUBBORN = """# Stubborn
+
+```python run
+#| timeout: 2
+#| error: true
+import signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the interrupt is not heard: restarted
+time.sleep(60)
+```
+
+```python run
+import helpers
+print(helpers.shout("after the restart"))
+```
+"""
+
+
+def test_a_remote_cell_that_ignores_its_interrupt_gets_a_restarted_kernel_with_the_files(gateway, remote_course):
+    url, _ = gateway
+    (remote_course / "slides" / "remote.md").write_text(STUBBORN)
+    built = run_build(remote_course, "--html", "--gateway", url, env=remote_env())
+    assert built.returncode == 0, built.stdout + built.stderr
+    markdown = (remote_course / "build" / "remote.md").read_text()
+    assert "the cell ran longer than 2 s" in markdown
+    assert "AFTER THE RESTART!" in markdown  # snippets/ was sent to the new kernel
+    assert kernels(url) == []
+
+
 def test_a_changed_data_file_is_sent_again_and_jobs_run_remotely(gateway, remote_course):
     url, _ = gateway
     (remote_course / "slides" / "dies.md").write_text(DIES)
