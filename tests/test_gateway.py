@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import psutil
 import pytest
 
 from conftest import REPO, run_build
+from test_watch import Watching
 
 TOKEN = "test-token-3f9a"
 
@@ -153,6 +155,38 @@ def test_a_remote_cell_that_ignores_its_interrupt_gets_a_restarted_kernel_with_t
     assert "the cell ran longer than 2 s" in markdown
     assert "AFTER THE RESTART!" in markdown  # snippets/ was sent to the new kernel
     assert kernels(url) == []
+
+
+WARM = """# Warm
+
+```python run
+import helpers
+loads = globals().get("loads", 0) + 1
+```
+
+```python run
+print(helpers.shout("count"), loads)
+```
+"""
+
+
+def test_watch_keeps_a_warm_remote_kernel_and_reruns_an_edited_cell_in_it(gateway, remote_course):
+    url, _ = gateway
+    (remote_course / "slides" / "remote.md").write_text(WARM)
+    watching = Watching(remote_course, "--gateway", url, env=remote_env())
+    try:
+        assert "COUNT! 1" in (remote_course / "build" / "remote.md").read_text()
+        [warm] = kernels(url)
+        watching.edit("slides/remote.md", 'shout("count")', 'shout("count again")')
+        watching.expect("reload", until=lambda data: "remote" in data["decks"])
+        watching.settle()
+        # The same remote kernel ran only the edited cell: the first one was not replayed.
+        assert "COUNT AGAIN! 1" in (remote_course / "build" / "remote.md").read_text()
+        assert [k["id"] for k in kernels(url)] == [warm["id"]]
+    finally:
+        watching.proc.send_signal(signal.SIGINT)
+        assert watching.proc.wait(timeout=60) == 0
+    assert kernels(url) == []  # shut down when the watcher stops
 
 
 def test_a_changed_data_file_is_sent_again_and_jobs_run_remotely(gateway, remote_course):
