@@ -80,9 +80,12 @@ def run(default_root: Path | None = None) -> NoReturn:
     """The command line. It ends without the interpreter's teardown of every imported
     module (~50 ms of a one-deck rebuild): by then the command has stopped what it
     started and closed what it wrote."""
-    code = main(default_root=default_root)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        code = main(default_root=default_root)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (`deckrun status | head`): stop quietly
+        code = 1
     os._exit(code)
 
 

@@ -183,6 +183,15 @@ def test_ctrl_c_in_a_build_stops_it_cleanly(good):
     assert snapshot(good) == before and no_temporary_files(good)
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(good):
+    for n in range(30):  # enough lines to outlast a pipe that was closed after the first
+        write(good, f"slides/extra-{n:02d}.md", "# x\n")
+    proc = subprocess.Popen(f"{sys.executable} {REPO / 'build.py'} --root {good} status | head -1",
+                            shell=True, cwd=good, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=60)
+    assert len(out.splitlines()) == 1 and "Traceback" not in err, err
+
+
 def test_two_builds_at_once_take_turns(good):
     write(good, "slides/slow.md", "# x\n\n```python run\nimport time\ntime.sleep(4)\nprint('slept')\n```\n")
     first = subprocess.Popen([sys.executable, str(REPO / "build.py"), "--root", str(good), "--html"],
