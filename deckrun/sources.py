@@ -27,7 +27,8 @@ MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _RUN_INFO = re.compile(r"^\s*python\s+run\s*$")
-_JINJA_INFO = re.compile(r"(?:^|\s)jinja(?=\s|$)")
+# Opts a fence into templating: braces, so it can never be a language (```jinja shows Jinja).
+_TEMPLATE_MARK = re.compile(r"(?:^|\s)\{template\}(?=\s|$)")
 _MATH_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>\$\$)(?P<info>)\s*$")
 _INLINE_CODE = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 _JINJA_SYNTAX = re.compile(r"\{[{%#]")
@@ -188,8 +189,9 @@ class _CellCollector:
         """Prepare a template's source, keeping its line numbers: each `python run` fence
         becomes `{{ _cell(...) }}`, and code shown on a slide (other fences, `$$` math,
         inline code with `{{`, `{%` or `{#` in it) becomes `{{ _literal(n) }}`, so Jinja
-        leaves it exactly as written. A fence whose info string says `jinja` (```yaml
-        jinja) is a template like prose. `{% raw %}` blocks are left alone."""
+        leaves it exactly as written, whatever its language. A fence whose info string
+        holds `{template}` (```yaml {template}) is a template like prose. `{% raw %}`
+        blocks are left alone."""
         lines = source.split("\n")
         out: list[str] = []
         i, raw = 0, False
@@ -216,8 +218,8 @@ class _CellCollector:
                 code = "\n".join(_strip_indent(text, len(indent)) for text in lines[i + 1:end])
                 self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1)
                 out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
-            elif _JINJA_INFO.search(info):  # opted in: the code is a template
-                out.append(line.replace(_JINJA_INFO.search(info).group(0), " ", 1).rstrip())
+            elif _TEMPLATE_MARK.search(info):  # opted in: the code is a template
+                out.append(line.replace(_TEMPLATE_MARK.search(info).group(0), " ", 1).rstrip())
                 out.extend(lines[i + 1:end + 1])
             else:
                 self.literals.append("\n".join(lines[i:end + 1]))
