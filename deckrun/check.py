@@ -1,5 +1,5 @@
 """Rendered decks looked at in the browser Marp uses: slides whose content overflows the
-slide box, images without alt text, text below WCAG AA contrast (axe-core). Findings name
+slide box, frames that cut off (or shrink a lot) the page they show, images without alt text, text below WCAG AA contrast (axe-core). Findings name
 the deck, the slide and the line it starts on in the source (checker.mjs measures)."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Finding:
     deck: Path
     slide: int          # 1-based
     where: Location     # the line the slide starts on, in the deck or a partial
-    kind: str           # overflow | alt | contrast
+    kind: str           # overflow | frame | alt | contrast
     message: str
 
     def __str__(self) -> str:
@@ -40,6 +40,11 @@ def _message(report: dict) -> str:
     what = report.get("what", "content")
     if report["kind"] == "overflow":
         return f"{what} overflows by {report['pixels']}px"
+    if report["kind"] == "frame":
+        if "shrunk" in report:
+            return (f"{what} is shrunk to {report['shrunk']:.0%} to fit its {report['height']}px frame "
+                    f"(give the cell '#| height: {report['needs']}px' and room on the slide)")
+        return f"{what} cuts off {report['pixels']}px of its page ({report['src']}); make the frame larger"
     if report["kind"] == "alt":
         hint = " (give the cell a '#| fig-alt: ...' option)" if what == "figure" else ""
         return f"{what} without alt text: {report.get('detail', '')}{hint}"

@@ -1,7 +1,7 @@
 // Looks at pages in headless Chromium (the browser Marp uses): rendered decks, for each
-// slide's content that overflows the slide box, images without alt text and text whose
-// contrast is below WCAG AA (axe-core's color-contrast rule); and interactive outputs,
-// for a still picture of them (for paper).
+// slide's content that overflows the slide box, frames whose page does not fit them, images
+// without alt text and text whose contrast is below WCAG AA (axe-core's color-contrast
+// rule); and interactive outputs, for a still picture of them (for paper).
 //
 // Used by marp_worker.mjs: `openChecker(modules, browserPath)` launches one browser;
 // `checker.check(htmlFile, {accessibility})` returns [{slide, kind, what, detail, pixels}];
@@ -52,6 +52,13 @@ function measure(names) {
       reports.push({ slide: Number(section.id), kind: 'overflow', what: isOutput(first.el) ? 'output' : names[first.el.tagName],
                      pixels: Math.max(...crossing.map(c => c.pixels)) })
     }
+    for (const frame of section.querySelectorAll('iframe[src]')) {
+      const src = frame.getAttribute('src')
+      const rect = frame.getBoundingClientRect()
+      if (/^[a-z][\w+.-]*:|^\/\//i.test(src) || rect.width === 0) continue // a remote page: not loaded here
+      reports.push({ slide: Number(section.id), kind: 'frame', src, output: frame.matches('.cell-output-live'),
+                     width: Math.round(rect.width / scale), height: Math.round(rect.height / scale) })
+    }
     for (const img of section.querySelectorAll('img')) {
       if (img.closest('header, footer') || (img.getAttribute('alt') || '').trim()) continue
       const figure = img.closest('figure.cell-figure')
@@ -60,6 +67,32 @@ function measure(names) {
     }
   }
   return reports
+}
+
+// A frame's page at the frame's size: how far its content runs past the frame (cut off),
+// and the scale an interactive output shrank itself to (live.py's fit script).
+const SHRUNK = 0.75
+
+async function frameFit(browser, deckFile, frame) {
+  const page = await browser.newPage()
+  try {
+    await page.setViewport({ width: frame.width, height: frame.height })
+    await page.goto(new URL(frame.src, pathToFileURL(deckFile)).href, { waitUntil: 'load', timeout: 30000 })
+    await new Promise(resolve => setTimeout(resolve, 600)) // outputs that draw after load
+    const fit = await page.evaluate(() => {
+      const root = document.documentElement
+      const scale = parseFloat(root.style.zoom) || 1
+      root.style.zoom = ''
+      const width = root.scrollWidth, height = root.scrollHeight
+      root.style.zoom = scale === 1 ? '' : String(scale)
+      return { scale, height, cut: Math.round(Math.max(height * scale - innerHeight, width * scale - innerWidth)) }
+    })
+    if (fit.cut > 1) return { ...frame, what: frame.output ? 'interactive output' : 'embed', pixels: fit.cut }
+    if (fit.scale < SHRUNK) return { ...frame, what: 'interactive output', shrunk: fit.scale, needs: fit.height }
+    return null
+  } finally {
+    await page.close()
+  }
 }
 
 async function contrast(page, axeSource) {
@@ -116,7 +149,9 @@ export async function openChecker(modules, browserPath) {
       deckPage = deckPage || await openDeckPage()
       try {
         await deckPage.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: 30000 })
-        const reports = await deckPage.evaluate(measure, NAMES)
+        const measured = await deckPage.evaluate(measure, NAMES)
+        const frames = await Promise.all(measured.filter(r => r.kind === 'frame').map(f => frameFit(browser, file, f)))
+        const reports = measured.filter(r => r.kind !== 'frame').concat(frames.filter(Boolean))
         return accessibility ? reports.concat(await contrast(deckPage, axeSource)) : reports
       } catch (error) {
         await deckPage.close().catch(() => {})

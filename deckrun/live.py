@@ -67,7 +67,26 @@ def document(body: str, node_modules: Path | None) -> str:
         body = re.sub(rf"<script[^>]*src=[\"']{_REQUIRE.address.pattern}[\"'][^>]*>\s*</script>",
                       lambda _: loader, body)
     return ("<!doctype html><html><head><meta charset=\"utf-8\"><style>body{margin:0;"
-            "font-family:sans-serif}</style>" + "".join(head) + "</head><body>" + body + "</body></html>")
+            "font-family:sans-serif}</style>" + "".join(head) + "</head><body>" + body + _FIT + "</body></html>")
+
+
+# The output shrinks (never grows) to fit its frame, so nothing of it is cut off however
+# tall the slide leaves the frame; outputs that draw late (BertViz, after require.js) too.
+# The scale is kept in data-deckrun-scale, for `check`.
+_FIT = """<script>(function () {
+  var root = document.documentElement, pending = 0;
+  function fit() {
+    pending = 0;
+    root.style.zoom = "";
+    var scale = Math.min(1, innerWidth / root.scrollWidth, innerHeight / root.scrollHeight);
+    root.style.zoom = scale < 1 ? String(scale) : "";
+    root.dataset.deckrunScale = String(scale);
+  }
+  function soon() { if (!pending) pending = setTimeout(fit, 50); }
+  addEventListener("load", fit);
+  addEventListener("resize", soon);
+  new MutationObserver(soon).observe(document.body, {childList: true, subtree: true, attributes: true});
+})();</script>"""
 
 
 def _inline(node_modules: Path, library: Library) -> str:

@@ -91,3 +91,48 @@ def test_slides_are_traced_to_the_lines_they_start_on(tmp_path):
     deck = load_deck(tmp_path / "slides" / "deck.md", project)
     located = [(where.path.name, where.line) for where in slide_locations(deck)]
     assert located == [("deck.md", 5), ("deck.md", 7), ("deck.md", 13), ("end.md", 1)]
+
+
+FRAMES = """---
+marp: true
+theme: nmt-theme
+---
+
+# A tall interactive output in a short frame
+
+```python run
+#| height: 200px
+from IPython.display import HTML
+HTML("<div style='height:700px'>drawn by script</div><script>document.title = 'x'</script>")
+```
+
+---
+
+## A local page in a frame too small for it
+
+<iframe src="images/page.html" style="width:600px;height:120px"></iframe>
+
+---
+
+## A page that fits its frame
+
+<iframe src="images/small.html" style="width:600px;height:300px"></iframe>
+"""
+
+
+def test_frames_that_cut_off_or_shrink_their_page_are_reported(course):
+    for old in (course / "slides").glob("*.md"):
+        old.unlink()
+    (course / "slides" / "frames.md").write_text(FRAMES)
+    (course / "slides" / "images").mkdir(exist_ok=True)
+    (course / "slides" / "images" / "page.html").write_text("<body><div style='height:400px'>tall</div></body>")
+    (course / "slides" / "images" / "small.html").write_text("<body><p>short</p></body>")
+    proc = run_build(course, "check")
+    assert proc.returncode == 0, proc.stderr
+    findings = [line for line in proc.stdout.splitlines() if re.match(r"slides/\S+ slide \d+ ", line)]
+    assert len(findings) == 2, proc.stdout
+    # The interactive output fits by shrinking itself: nothing is cut off, but it is small.
+    assert re.fullmatch(r"slides/frames.md slide 1 \(line 6\): interactive output is shrunk to 2\d% to fit "
+                        r"its 200px frame \(give the cell '#\| height: 7\d\dpx' and room on the slide\)", findings[0])
+    assert re.fullmatch(r"slides/frames.md slide 2 \(line 14\): embed cuts off 2\d\dpx of its page "
+                        r"\(images/page.html\); make the frame larger", findings[1])
