@@ -44,7 +44,9 @@ mean_weights = layer_weights.mean(dim=0)
 it = tokens.index("it")
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
 heatmap(left, mean_weights, tokens, title=f"Layer {layer}, average of the heads")
-right.barh(tokens[::-1], mean_weights[it].flip(0))
+rows = range(len(tokens))  # by position: a word that comes twice ("the") gets two bars
+right.barh(rows, mean_weights[it].flip(0))
+right.set_yticks(rows, tokens[::-1])
 right.set_title("How much 'it' attends to each token")
 fig.tight_layout()
 
