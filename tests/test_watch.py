@@ -135,8 +135,11 @@ class Watching:
             self.events.get_nowait()
 
     def edit(self, relative: str, old: str, new: str) -> None:
-        """Save an edit, once the watcher is done with the one before."""
+        """Save an edit, once the watcher is done with the one before (whose late events,
+        such as a second reload of a deck published early, are not this edit's)."""
         self.settle()
+        while not self.events.empty():
+            self.events.get_nowait()
         path = self.root / relative
         text = path.read_text()
         assert old in text, old
