@@ -19,7 +19,7 @@ from .execute import KernelPool
 from .files import Stamp, copy_if_changed, write_atomic
 from .options import BuildOptions, target_names
 from .progress import DeckLog, Progress
-from .project import Project
+from .project import Project, course_language
 from .render import ENGINE_CONFIG, MarpWorker, RenderJob, render_all
 from .renditions import Rendition, deck_markdown, slides_at_most, still_pictures_of, write_rendition
 from .running import Execution, execute_cells
@@ -103,6 +103,7 @@ def prepare(path: Path, project: Project) -> Deck:
     """Load and check a deck without running anything."""
     deck = load_deck(path, project)
     check_theme(deck, project)
+    course_language(project, deck.front_matter, deck.path)
     return deck
 
 

@@ -59,7 +59,7 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser.add_argument("--cache", action="store_true", help=f"with clean: also remove {FREEZE_DIR}/")
     parser.add_argument("--zip", action="store_true", help="with publish: also write build/site.zip")
     parser.add_argument("--handout", type=int, metavar="N",
-                        help="with publish: slides a handout page (1, 2, 3, 4 or 6; default 3)")
+                        help="with publish: slides a handout page (1, 2, 3, 4 or 6; default 2)")
     parser.add_argument("--paper", choices=("a4", "letter"), help="with publish: handout paper")
     parser.add_argument("--port", type=int, default=8000,
                         help="with watch: the port on 127.0.0.1 (0: any free port)")

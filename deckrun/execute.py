@@ -39,7 +39,18 @@ KERNEL_ENV = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
 }
 
-_SETUP = r'''
+# Seeds the random generators already imported; run before every cell. The published
+# notebooks run the same function before each of their cells (see notebook.py).
+RESEED = '''def {name}({parameters}):
+    import random, sys
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+'''
+
+_SETUP = RESEED.format(name="__deckrun_reseed", parameters="seed") + r'''
 import warnings as _warnings
 # tqdm.auto warns that notebook widgets are missing: a build has no widgets to show.
 _warnings.filterwarnings("ignore", message="IProgress not found")
@@ -48,16 +59,12 @@ del _warnings
 __deckrun_kept = {}  # (cell, name) -> the name's value before that cell rebound it (watch mode)
 
 def __deckrun_before_cell(seed, fmt, dpi, cell=None, keep=(), drop=()):
-    import random, sys
+    import sys
     for key in drop:
         __deckrun_kept.pop(key, None)
     for name in keep:  # (the dict itself stands for "not defined": `del x` binds too)
         __deckrun_kept[cell, name] = globals().get(name, __deckrun_kept)
-    random.seed(seed)
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed(seed)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
+    __deckrun_reseed(seed)
     formats, kwargs = {fmt}, {"bbox_inches": "tight", "dpi": dpi}
     if "matplotlib_inline.config" not in sys.modules:
         # Read when pyplot is first imported; importing matplotlib here would slow every deck.

@@ -18,7 +18,11 @@ from .files import write_atomic
 
 HANDOUT_SIZES = (1, 2, 3, 4, 6)
 PAPERS = {"a4": (595.28, 841.89), "letter": (612.0, 792.0)}
-MARGIN = 40.0
+# The smallest size (pt) body text should print at. With 2 a page, full width, the example
+# course's smallest body text (code on `small` slides, 12.9 pt on the slide) prints at 7.2 pt
+# on A4; side by side with notes (3 a page) it printed at 3.8 pt.
+LEGIBLE = 7.0
+MARGIN = 30.0
 HEADER = 26.0
 FOOTER = 20.0
 GAP = 14.0
@@ -34,6 +38,7 @@ class Paper:
     course: str
     author: str
     size: str = "a4"
+    lang: str = "en"  # BCP 47: the language screen readers read the pages in
 
     @property
     def dimensions(self) -> tuple[float, float]:
@@ -82,13 +87,16 @@ def write_handout(slides_pdf: Path, target: Path, per_page: int, paper: Paper) -
     for page in range(pages):
         _header(canvas, paper, f"{paper.title}", f"Page {page + 1} of {pages}")
         on_page = range(page * per_page, min(count, (page + 1) * per_page))
-        if per_page == 1:
-            slot_w = right - left
+        if per_page <= 2:  # full width, each slide with its lines under it
+            row = (top - bottom) / per_page
+            slot_w = min(right - left, (row - GAP - RULE_SPACING) * aspect)
             slot_h = slot_w / aspect
-            slot = Slot(page, on_page[0], left, top - slot_h, slot_w, slot_h)
-            _frame(canvas, slot)
-            _rules(canvas, left, right, slot.y - GAP, bottom)
-            slots.append(slot)
+            for position, slide in enumerate(on_page):
+                row_top = top - position * row
+                slot = Slot(page, slide, left + (right - left - slot_w) / 2, row_top - slot_h, slot_w, slot_h)
+                _frame(canvas, slot)
+                _rules(canvas, left, right, slot.y - GAP, row_top - row + GAP / 2)
+                slots.append(slot)
         else:
             row = (top - bottom) / per_page
             slot_h = row - GAP
@@ -104,6 +112,45 @@ def write_handout(slides_pdf: Path, target: Path, per_page: int, paper: Paper) -
     canvas.save()
     _place_slides(buffer, reader, slots, target, paper, "Handout")
     return pages
+
+
+def slide_scale(slides_pdf: Path, per_page: int, paper: Paper) -> float:
+    """How much a handout of `per_page` slides on `paper` shrinks the slides."""
+    from pypdf import PdfReader
+
+    box = PdfReader(slides_pdf).pages[0].mediabox
+    width, height = paper.dimensions
+    aspect = float(box.width) / float(box.height)
+    row = (height - 2 * MARGIN - HEADER - FOOTER) / per_page
+    if per_page <= 2:
+        slot_w = min(width - 2 * MARGIN, (row - GAP - RULE_SPACING) * aspect)
+    else:
+        slot_w = min((row - GAP) * aspect, (width - 2 * MARGIN) * 0.55)
+    return slot_w / float(box.width)
+
+
+def body_text_size(pdf: Path) -> float:
+    """The size (pt, on the slide) that 90% of a slide PDF's body text is at least: runs of
+    text (a line, a word) of 9 characters or more between the header and footer bands,
+    so that page numbers, logos and labels (OUTPUT) do not count."""
+    from pypdf import PdfReader
+
+    sizes: list[tuple[float, int]] = []
+    for page in PdfReader(pdf).pages:
+        height = float(page.mediabox.height)
+
+        def visit(text: str, cm: list, tm: list, font: object, size: float) -> None:
+            y = cm[1] * tm[4] + cm[3] * tm[5] + cm[5]  # the baseline, from the bottom
+            if len(text.strip()) >= 9 and height * 0.12 < y < height * 0.92:
+                sizes.append((abs(size * (tm[3] or 1) * (cm[3] or 1)), len(text.strip())))
+
+        page.extract_text(visitor_text=visit)
+    total, seen = sum(count for _, count in sizes), 0
+    for size, count in sorted(sizes):
+        seen += count
+        if seen >= total * 0.1:
+            return size
+    return 0.0
 
 
 def write_notes(slides_pdf: Path, target: Path, notes: list[tuple[str, ...]],
@@ -236,6 +283,7 @@ def _place_slides(buffer: io.BytesIO, reader, slots: list[Slot], target: Path, p
                   kind: str) -> None:
     """Lay each slide onto its slot of the drawn paper, scaled, as vectors."""
     from pypdf import PdfReader, PdfWriter, Transformation
+    from pypdf.generic import NameObject, TextStringObject
 
     writer = PdfWriter(clone_from=PdfReader(buffer))
     for slot in slots:
@@ -247,6 +295,21 @@ def _place_slides(buffer: io.BytesIO, reader, slots: list[Slot], target: Path, p
         writer.pages[slot.page].merge_transformed_page(slide, placed)
     writer.add_metadata({"/Title": f"{paper.title} ({kind.lower()})", "/Author": paper.author,
                          "/Subject": paper.course, "/Creator": "deckrun"})
+    writer._root_object[NameObject("/Lang")] = TextStringObject(paper.lang)
+    _copy_outline(reader, writer, {slot.slide: slot.page for slot in reversed(slots)})
     out = io.BytesIO()
     writer.write(out)
     write_atomic(target, out.getvalue())
+
+
+def _copy_outline(reader, writer, page_of_slide: dict[int, int], items: list | None = None,
+                  parent: object = None) -> None:
+    """The slide PDF's outline (slides and headings), each entry pointing at the page that
+    shows its slide (pypdf lists an entry's children just after it)."""
+    last = parent
+    for item in reader.outline if items is None else items:
+        if isinstance(item, list):
+            _copy_outline(reader, writer, page_of_slide, item, last)
+            continue
+        slide = reader.get_destination_page_number(item)
+        last = writer.add_outline_item(item.title, page_of_slide.get(slide, 0), parent=parent)

@@ -8,9 +8,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from .analysis import code_facts
 from .cells import Cell
+from .errors import DeckError
+from .execute import KERNEL_ENV, RESEED
 from .outputs import CellResult, Error, Rich, Stream
 from .slides import parse_slides
 from .sources import MARKER_PATTERN, Deck
@@ -79,19 +82,72 @@ def _generated(path: Path, root: Path) -> bool:
     return bool({"build", "_freeze", ".git", ".venv", "node_modules"} & set(path.relative_to(root).parts))
 
 
-def make_notebook(deck: Deck, results: list[CellResult], title: str, course: str,
+@dataclass(frozen=True)
+class NotebookCells:
+    """The deck's cells a notebook holds, in deck order: those on the students' slides and
+    the code the build ran unseen before them (a snippet file's setup regions)."""
+    indices: tuple[int, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def notebook_cells(cells: Sequence[Cell], shown: set[int]) -> NotebookCells:
+    """The cells of a notebook in which the `shown` cells (those on students' slides) find
+    every name they read, as in the build: each one's setup code, and setup code a left-out
+    cell brought in that a shown cell needs. A shown cell that needs what only a left-out
+    cell (on a lecturer-only slide) binds would fail: that is a DeckError."""
+    facts = [code_facts(cell.code) for cell in cells]
+    owner = {j: next((i for i in range(j + 1, len(cells)) if not cells[i].setup), None)
+             for j, cell in enumerate(cells) if cell.setup}
+    included = set(shown) | {j for j, i in owner.items() if i in shown}
+    problems: list[str] = []
+    pending = sorted(included)
+    while pending:
+        index = pending.pop(0)
+        for name in sorted(facts[index].needs):
+            binder = next((j for j in range(index - 1, -1, -1) if name in facts[j].binds), None)
+            if binder is None or binder in included:
+                continue
+            if cells[binder].setup:
+                included.add(binder)
+                pending.append(binder)
+            else:
+                problems.append(f"{cells[index].describe()} uses '{name}', which only "
+                                f"{cells[binder].describe()} sets, on a lecturer-only slide")
+    if problems:
+        raise DeckError("the students' notebook would not run:\n  " + "\n  ".join(problems),
+                        cells[min(included)].reference if included else None,
+                        detail="Set the name on a students' slide too, or take the class 'lecturer' "
+                               "off the slide that sets it.")
+    warnings = []
+    for index in sorted(shown):
+        for left_out in sorted(set(range(index)) - included):
+            changed = facts[left_out].mutates & facts[index].needs
+            if changed:
+                warnings.append(f"{cells[left_out].describe()}: this cell, on a lecturer-only slide, "
+                                f"changes {', '.join(sorted(changed))}, which {cells[index].describe()} "
+                                "uses: its output in the students' notebook may differ from the slide")
+    return NotebookCells(tuple(sorted(included)), tuple(dict.fromkeys(warnings)))
+
+
+def make_notebook(deck: Deck, results: list[CellResult], chosen: NotebookCells, title: str, course: str,
                   provenance: Provenance, settings: dict[str, Any], files: CourseFiles) -> str:
-    """The notebook's JSON. `deck` is the students' version: its markers name the cells
-    that stay (cells on lecturer-only slides are gone with their slides)."""
+    """The notebook's JSON. `deck` is the students' version: its markers place the cells
+    shown on its slides; the `chosen` cells the build ran unseen go, folded and marked,
+    just before the next one shown."""
     import nbformat
 
     cells = [_markdown_cell(_introduction(title, course, provenance, files)),
              _code_cell(_setup_code(settings, files), None, {"tags": ["setup"]}, [])]
     count = 0
+    unseen = [i for i in chosen.indices if deck.cells[i].setup]
     for kind, value in _pieces(deck.markdown):
         if kind == "markdown":
             cells.append(_markdown_cell(value))
             continue
+        for index in [i for i in unseen if i < value]:
+            count += 1
+            cells.append(_unseen_cell(deck.cells[index], results[index], count))
+            unseen.remove(index)
         count += 1
         cell, result = deck.cells[value], results[value]
         metadata: dict[str, Any] = {"deckrun": {"cell": cell.describe()}}
@@ -110,6 +166,14 @@ def make_notebook(deck: Deck, results: list[CellResult], title: str, course: str
                                  "python": provenance.python, "packages": provenance.packages}}})
     nbformat.validate(notebook)
     return nbformat.writes(notebook)
+
+
+def _unseen_cell(cell: Cell, result: CellResult, count: int) -> dict[str, Any]:
+    """Code the build ran before the next cell without showing it: folded, and saying so."""
+    origin = f"{cell.origin.path.parent.name}/{cell.origin.path.name}" + (f"#{cell.name}" if cell.name else "")
+    code = f"# Setup the slides do not show ({origin}), run before the next cell as in the build.\n{cell.code}"
+    metadata = {"deckrun": {"cell": cell.describe()}, "jupyter": {"source_hidden": True}, "tags": ["setup"]}
+    return _code_cell(code, count, metadata, [_output(o, count) for o in result.outputs])
 
 
 def _markdown_cell(text: str) -> dict[str, Any]:
@@ -147,7 +211,8 @@ def _pieces(markdown: str) -> list[tuple[str, Any]]:
 def _introduction(title: str, course: str, provenance: Provenance, files: CourseFiles) -> str:
     lines = [f"# {title}", "", course, "",
              "This notebook holds the code of the slides, in order, with the outputs the "
-             "slides show. Run it from top to bottom (Run All) to compute them again.", "",
+             "slides show. Run it from top to bottom (Run All) to compute them again. Cells "
+             "tagged *setup* (folded) run code the slides do not show, as the build did.", "",
              f"*{provenance.describe()}.*"]
     if files.shipped:
         lines += ["", "Files it reads, given beside it: " + ", ".join(f"`{f}`" for f in files.shipped) + "."]
@@ -158,14 +223,20 @@ def _introduction(title: str, course: str, provenance: Provenance, files: Course
 
 
 def _setup_code(settings: dict[str, Any], files: CourseFiles) -> str:
-    env = {k: v for k, v in settings.get("env", {}).items() if not _SECRET_NAME.search(k)}
-    lines = ["# Setup: how the slides' cells were run (environment, seed, course modules).",
-             "import os, random, sys"]
-    if env:
-        lines.append(f"os.environ.update({json.dumps(env)})")
+    quiet = {k: v for k, v in KERNEL_ENV.items() if k not in ("PYTHONHASHSEED", "MPLBACKEND")}
+    env = {k: v for k, v in {**quiet, **settings.get("env", {})}.items() if not _SECRET_NAME.search(k)}
+    lines = ["# Setup: how the slides' cells were run (environment, course modules, seed).",
+             "import os, sys, warnings",
+             f"os.environ.update({json.dumps(env)})",
+             'warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without widgets']
     if any(name.startswith("snippets/") for name in files.shipped):
         lines.append('sys.path.insert(0, "snippets")  # the course modules the cells import')
-    lines.append(f"random.seed({int(settings.get('seed', 0))})")
+    seed = int(settings.get("seed", 0))
+    lines += ["", RESEED.format(name="deckrun_seed", parameters=f"info=None, seed={seed}"),
+              "# The build seeds random, NumPy and torch again before every cell: so does this notebook.",
+              "_events = get_ipython().events",
+              'if not any(getattr(f, "__name__", "") == "deckrun_seed" for f in _events.callbacks["pre_run_cell"]):',
+              '    _events.register("pre_run_cell", deckrun_seed)']
     return "\n".join(lines)
 
 

@@ -9,6 +9,9 @@ from typing import Any
 from .errors import DeckError, Location, read_source
 
 COURSE_FILE = "course.yaml"
+DEFAULT_LANG = "en"
+# A BCP 47 language tag: language, then optional script, region and variants (en, pt-BR, zh-Hant-TW).
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|\d{3}))?(-([A-Za-z\d]{5,8}|\d[A-Za-z\d]{3}))*$")
 FREEZE_DIR = "_freeze"  # the execution cache (see cache.py)
 _THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
 
@@ -57,6 +60,20 @@ class Project:
     def decks(self) -> list[Path]:
         """Every deck: the Markdown files directly in slides/ (partials live in subfolders)."""
         return sorted(self.slides_dir.glob("*.md"))
+
+
+def course_language(project: Project, front_matter: dict[str, Any], deck: Path) -> str:
+    """The language a deck is written in, for screen readers (HTML `lang`, PDF `/Lang`):
+    `lang:` in its front matter, else in its `course:` mapping or course.yaml, else English;
+    never the machine's locale."""
+    course = front_matter.get("course")
+    places = ((front_matter.get("lang"), Location(deck)),
+              ((course or {}).get("lang") if isinstance(course, dict) else None, Location(deck)),
+              (project.course.get("lang"), Location(project.root / COURSE_FILE)))
+    value, where = next(((v, w) for v, w in places if v is not None), (DEFAULT_LANG, None))
+    if not isinstance(value, str) or not _LANGUAGE_TAG.match(value):
+        raise DeckError(f"lang must be a BCP 47 language tag such as en, en-AU or pt-BR, not {value!r}", where)
+    return value
 
 
 def load_project(root: Path) -> Project:

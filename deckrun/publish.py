@@ -22,21 +22,22 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlparse
 
-from .analysis import code_facts
 from .builder import BuiltDeck, PendingRender, Tools, build_decks, plan_renders, render_pending
-from .renditions import Rendition, deck_markdown, still_pictures_of, write_rendition
+from .renditions import Rendition, deck_markdown, deck_title, still_pictures_of, write_rendition
 from .errors import DeckError, Location, ToolError
 from .files import Stamp, copy_if_changed, write_atomic, write_if_changed
-from .handouts import Paper, check_handout, check_paper, write_handout, write_notes
-from .notebook import Provenance, course_files, make_notebook
+from .handouts import (HANDOUT_SIZES, LEGIBLE, Paper, body_text_size, check_handout, check_paper,
+                       slide_scale, write_handout, write_notes)
+from .execute import RESEED
+from .notebook import NotebookCells, Provenance, course_files, make_notebook, notebook_cells
 from .options import BuildOptions
-from .project import Project
+from .project import Project, course_language
 from .site_index import SiteEntry, render_index
 from .slides import CSS_URL, parse_slides, without_lecturer_content
 from .sources import MARKER_PATTERN, Deck
 
 SITE, LECTURER, ENTRIES = "site", "lecturer", ".publish"
-DEFAULT_HANDOUT, DEFAULT_PAPER = 3, "a4"
+DEFAULT_HANDOUT, DEFAULT_PAPER = 2, "a4"  # 2 a page: body text stays legible (handouts.LEGIBLE)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class StudentCopy:
     pending: list[PendingRender]
     paper: Paper                # what its handout and notes pages say
     per_page: int
+    notebook: NotebookCells     # the cells its notebook holds
 
 
 def publish(project: Project, paths: list[Path], build_options: BuildOptions,
@@ -100,11 +102,12 @@ def publish(project: Project, paths: list[Path], build_options: BuildOptions,
     if every_deck and not failed:  # the site is exactly the decks there are
         _remove_others(site, kept | {index})
         _remove_others(project.build_dir / LECTURER, kept)
-    if options.zip:
-        zipped = project.build_dir / "site.zip"
+    zipped = project.build_dir / "site.zip"
+    if options.zip or zipped.exists():  # once made, kept in step with the site: never stale
         files = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in site.rglob("*") if p.is_file())
         if _make(project, zipped, (files,), lambda: write_atomic(zipped, _zip(site))):
-            progress.note(f"wrote {Location(zipped)} (upload it to the LMS)")
+            progress.note(f"wrote {Location(zipped)} (upload it to the LMS)"
+                          + ("" if options.zip else ": the site changed since it was made"))
     progress.note(f"published {published} deck{'s' if published != 1 else ''} to "
                   f"{Location(index)}; lecturer copies in {Location(project.build_dir / LECTURER)}"
                   + (f"; {failed} failed" if failed else "") + f" ({time.monotonic() - started:.1f}s)")
@@ -117,10 +120,11 @@ def student_copy(project: Project, built: BuiltDeck, options: PublishOptions, to
     deck = built.deck
     per_page, paper_size = _handout_options(project, deck.front_matter, deck.path, options)
     course = {**project.course, **(deck.front_matter.get("course") or {})}
-    title = str(deck.front_matter.get("title") or parse_slides(deck.markdown).title or deck.name)
-    paper = Paper(title, " ".join(str(course[k]) for k in ("code", "name") if course.get(k)),
-                  str(course.get("lecturer", "")), paper_size)
+    paper = Paper(deck_title(deck), " ".join(str(course[k]) for k in ("code", "name") if course.get(k)),
+                  str(course.get("lecturer", "")), paper_size,
+                  course_language(project, deck.front_matter, deck.path))
     student = replace(deck, markdown=without_lecturer_content(deck.markdown))
+    notebook = notebook_cells(deck.cells, {int(m.group(1)) for m in MARKER_PATTERN.finditer(student.markdown)})
     results = built.execution.results
     stills, _ = still_pictures_of(results, project, lambda page, key: tools.take_still(project, page, key))
     texts = {False: without_lecturer_content(deck_markdown(student, results, project)),
@@ -131,7 +135,7 @@ def student_copy(project: Project, built: BuiltDeck, options: PublishOptions, to
     log = tools.progress.deck(deck.path, len(deck.cells), live=False)  # "up to date" lines are not news
     pending = plan_renders(project, rendition, {"html": site / f"{deck.name}.html", "pdf": site / f"{deck.name}.pdf"},
                            tools, log, " for students")
-    return StudentCopy(built, student, rendition, pending, paper, per_page)
+    return StudentCopy(built, student, rendition, pending, paper, per_page, notebook)
 
 
 def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]:
@@ -144,12 +148,12 @@ def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]
     _check_nothing_leaked(html)
     owned = {html, pdf} | _copy_references(copy.rendition.screen, build, site)
     handout = site / f"{deck.name}-handout.pdf"
-    if _make(project, handout, (pdf, per_page, paper), lambda: write_handout(pdf, handout, per_page, paper)):
+    if _make(project, handout, (pdf, per_page, paper, _source_of(write_handout)), lambda: write_handout(pdf, handout, per_page, paper)):
         tools.progress.note(f"  wrote {Location(handout)}: {per_page} slides a page")
-    kept_cells = sorted({int(m.group(1)) for m in MARKER_PATTERN.finditer(student.markdown)})
-    for warning in _needed_from_lecturer_slides(deck, kept_cells):
+        _warn_if_small(deck, pdf, per_page, paper, tools)
+    for warning in copy.notebook.warnings:
         tools.progress.warn(warning)
-    notebook, files = _notebook(project, built, student, paper.title, paper.course, kept_cells)
+    notebook, files = _notebook(project, built, student, paper.title, paper.course, copy.notebook)
     owned |= {notebook} | {site / name for name in files}
 
     # The lecturer: every slide, and the notes.
@@ -162,7 +166,7 @@ def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]
     full_pdf = built.markdown.with_suffix(".pdf")
     slide_notes = [slide.notes for slide in full.slides]
     flags = [slide.lecturer_only for slide in full.slides]
-    if _make(project, notes, (full_pdf, json.dumps([slide_notes, flags]), paper),
+    if _make(project, notes, (full_pdf, json.dumps([slide_notes, flags]), paper, _source_of(write_notes)),
              lambda: write_notes(full_pdf, notes, slide_notes, flags, paper)):
         tools.progress.note(f"  wrote {Location(notes)}")
     owned.add(notes)
@@ -176,6 +180,19 @@ def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]
     return owned | {handout}
 
 
+def _warn_if_small(deck: Deck, pdf: Path, per_page: int, paper: Paper, tools: Tools) -> None:
+    """Say so when a handout prints the slides' body text too small to read."""
+    body = body_text_size(pdf)
+    printed = body * slide_scale(pdf, per_page, paper)
+    if printed < LEGIBLE:
+        better = next((n for n in sorted(HANDOUT_SIZES, reverse=True)
+                       if body * slide_scale(pdf, n, paper) >= LEGIBLE), None)
+        tools.progress.warn(f"{Location(deck.path)}: a handout of {per_page} slides a page prints the "
+                            f"body text at {printed:.1f} pt, under {LEGIBLE:g} pt" + (
+                                f" (with {better} a page: {body * slide_scale(pdf, better, paper):.1f} pt)"
+                                if better else ""))
+
+
 def _handout_options(project: Project, front_matter: dict, deck: Path,
                      options: PublishOptions) -> tuple[int, str]:
     """--handout and --paper, else the deck's front matter, else course.yaml."""
@@ -186,6 +203,11 @@ def _handout_options(project: Project, front_matter: dict, deck: Path,
 
     return (check_handout(*first("handout", options.handout, DEFAULT_HANDOUT)),
             check_paper(*first("paper", options.paper, DEFAULT_PAPER)))
+
+
+def _source_of(function: Callable) -> Path:
+    """The file a function is written in: what it makes changes when that file does."""
+    return Path(function.__code__.co_filename)
 
 
 def _make(project: Project, output: Path, sources: tuple, write: Callable[[], object]) -> bool:
@@ -230,35 +252,21 @@ def _copy_references(markdown: Path, source: Path, target: Path) -> set[Path]:
     return copied
 
 
-def _notebook(project: Project, built: BuiltDeck, student, title: str, course: str,
-              kept: list[int]) -> tuple[Path, list[str]]:
+def _notebook(project: Project, built: BuiltDeck, student: Deck, title: str, course: str,
+              chosen: NotebookCells) -> tuple[Path, list[str]]:
     execution = built.execution
+    kept = chosen.indices
     cells = [built.deck.cells[i] for i in kept]
     files = course_files(cells, [execution.keys[i].inputs for i in kept], project.root)
     target = project.build_dir / SITE / f"{built.deck.name}.ipynb"
     provenance = _provenance(built)
-    made_from = (student.markdown, [execution.results[i].to_json() for i in kept], title, course,
-                 provenance, execution.settings, files)
+    made_from = (student.markdown, kept, [execution.results[i].to_json() for i in kept], title, course,
+                 provenance, execution.settings, files, _source_of(make_notebook), RESEED)
     _make(project, target, made_from, lambda: write_if_changed(target, make_notebook(
-        student, execution.results, title, course, provenance, execution.settings, files)))
+        student, execution.results, chosen, title, course, provenance, execution.settings, files)))
     for name in files.shipped:
         copy_if_changed(project.root / name, project.build_dir / SITE / name)
     return target, list(files.shipped)
-
-
-def _needed_from_lecturer_slides(deck, kept: list[int]) -> list[str]:
-    """Cells left out with their lecturer-only slides that student cells rely on: the
-    students' notebook will not run as it is."""
-    warnings = []
-    facts = [code_facts(cell.code) for cell in deck.cells]
-    for dropped in sorted(set(range(len(deck.cells))) - set(kept)):
-        users = [i for i in kept if i > dropped and facts[dropped].binds & facts[i].needs]
-        if users:
-            names = ", ".join(sorted(facts[dropped].binds & facts[users[0]].needs))
-            warnings.append(f"{deck.cells[dropped].describe()}: this cell is on a lecturer-only "
-                            f"slide but {deck.cells[users[0]].describe()} uses {names}: the "
-                            "students' notebook will not run")
-    return warnings
 
 
 def _provenance(built: BuiltDeck) -> Provenance:

@@ -16,9 +16,9 @@ from .files import write_if_changed
 from .formatting import CellFormatter, FigureFolder, inject, templates_for
 from .live import still_pictures
 from .outputs import CellResult
-from .project import Project
+from .project import Project, course_language
 from .render import node_modules
-from .slides import with_lecturer_badge
+from .slides import parse_slides, with_lecturer_badge
 from .sources import Deck
 from .themes import theme_colours
 
@@ -81,12 +81,19 @@ def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], ste
     return Rendition(screen, paper_path, warnings, written)
 
 
+def deck_title(deck: Deck) -> str:
+    """The deck's title: its `title:`, else its first heading, else its file's name."""
+    return str(deck.front_matter.get("title") or parse_slides(deck.markdown).title or deck.name)
+
+
 def with_metadata(markdown: str, deck: Deck, project: Project) -> str:
-    """The course's metadata as Marp CLI's global directives (`author`, `description`:
-    the PDF's author and subject), unless the deck sets them itself."""
+    """The deck's title and language and the course's metadata as Marp's global
+    directives (the HTML's title and `lang`, the PDF's title, language, author and
+    subject), unless the deck sets them itself."""
     course = {**project.course, **(deck.front_matter.get("course") or {})}
     subject = " ".join(str(course[k]) for k in ("code", "name") if course.get(k))
-    wanted = {"author": course.get("lecturer"), "description": subject}
+    wanted = {"title": deck_title(deck), "lang": course_language(project, deck.front_matter, deck.path),
+              "author": course.get("lecturer"), "description": subject}
     lines = [f"{key}: {json.dumps(str(value))}" for key, value in wanted.items()
              if value and key not in deck.front_matter]
     if not lines:

@@ -9,9 +9,8 @@ from typing import Any
 
 import jinja2
 
-from .project import Project
+from .project import COURSE_FILE, Project, course_language
 from .themes import theme_colours
-
 
 
 @dataclass(frozen=True)
@@ -46,4 +45,5 @@ def render_index(project: Project, entries: list[SiteEntry], theme: str | None) 
     course = {k: v for k, v in project.course.items() if isinstance(v, (str, int, float))}
     return env.get_template("index.html.j2").render(
         course=course, decks=sorted(entries, key=lambda e: e.order),
+        lang=course_language(project, {}, project.root / COURSE_FILE),
         colours=theme_colours(project.themes().get(str(theme), "")))

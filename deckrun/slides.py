@@ -335,8 +335,9 @@ def _first_heading(tokens: list[Token]) -> str:
     for index, token in enumerate(tokens[:-1]):
         if token.type == "heading_open":
             inline = tokens[index + 1]
-            text = "".join(child.content for child in inline.children or ()
-                           if child.type in ("text", "code_inline"))
+            text = "".join(child.content if child.type in ("text", "code_inline") else " "
+                           for child in inline.children or ()
+                           if child.type in ("text", "code_inline", "softbreak", "hardbreak", "html_inline"))
             return " ".join(text.split())
     return ""
 
@@ -407,9 +408,3 @@ def with_lecturer_badge(markdown: str, theme_css: str) -> str:
         return markdown
     lines = list(deck.lines)
     return "\n".join(lines[:deck.body] + [LECTURER_BADGE_STYLE, ""] + lines[deck.body:])
-
-
-def deck_facts(markdown: str) -> dict[str, Any]:
-    """What an index page says about a deck: its title and its number of slides."""
-    deck = parse_slides(markdown)
-    return {"title": deck.globals.get("title") or deck.title, "slides": len(deck.slides)}
