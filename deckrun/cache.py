@@ -1,18 +1,22 @@
 """The execution cache: a cell whose inputs have not changed is never run again.
 
-A cell's key chains the previous cell's key (so a change reruns everything after it),
-the code as executed with the options that change execution, the content of the files
-the cell declares (`inputs`) and of local modules it imports, and the versions of Python
-and of the packages it imports. The cache lives in `_freeze/` at the course root and is
-meant to be committed, so a machine with no GPU and no network rebuilds from it.
+A cell's key chains the sources of the cells before it (so an edit reruns everything
+after it): the code as executed with the options that change execution, the content of
+the files the cell declares (`inputs`) and of local modules it imports. To that it adds
+the versions of Python and of the packages it imports (and the cells whose state it
+reads import), as the kernel that runs it has them (environment.py): an upgrade reruns
+the cells that use what changed.
+The cache lives in `_freeze/` at the course root and is meant to be committed, so a
+machine with no GPU and no network rebuilds from it; --frozen and `freeze: true` take a
+result whose code and inputs match when only versions differ (by the key's `loose` part).
 
 Layout (format 1; every file is written to a temporary name and renamed into place):
 
     _freeze/cells/<k[:2]>/<key>.json  {"format", "key", "cell", "result"}: a CellResult;
                                        image data replaced by {"blob": "<sha256>.<ext>"}
     _freeze/blobs/<s[:2]>/<sha256>.<ext>  figures, by content hash
-    _freeze/decks/<deck>.json          the last good build's cells and what their keys
-                                       were made of, for `status`
+    _freeze/decks/<deck>.json          the keys the last good build's results are stored
+                                       under and what they were made of (status, --frozen)
     _freeze/stills/<h[:2]>/<h>.png     still pictures of interactive outputs, for paper
                                        (h: the hash of the output's page)
 """
@@ -22,36 +26,46 @@ import glob
 import hashlib
 import json
 import os
-import platform
 import re
-import sys
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .analysis import CodeFacts, code_facts
+from .analysis import CodeFacts, code_facts, replay_set
+from .environment import Environment
 from .cells import Cell
 from .errors import DeckError, read_source
-from .files import write_atomic
+from .files import write_atomic, write_if_changed
 from .project import FREEZE_DIR
 from .outputs import FILE_KINDS, CellResult, Rich
 
 FORMAT = 1
 _BLOB_NAME = re.compile(rf"[0-9a-f]{{64}}\.(?:{'|'.join(k.extension for k in FILE_KINDS.values())})")
-# Backends transformers runs on: a cell importing one depends on the other's version.
-_COMPANIONS = {"transformers": ("torch",), "torch": ("transformers",)}
+
+
+@dataclass(frozen=True)
+class CellSource:
+    """What a cell's result is made from apart from the kernel's environment: its code,
+    the files it reads, and the same of every cell before it (chained)."""
+    cell: str                      # where: slides/x.md:12 (snippet.py#name)
+    code: str                      # hash of the code and execution options
+    inputs: dict[str, str]         # file -> content hash
+    modules: frozenset[str]        # the modules it imports, and the cells it takes state from import
+    loose: str                     # the chain of the deck's sources up to this cell
+    previous: str                  # the chain before it
 
 
 @dataclass(frozen=True)
 class CellKey:
-    """A cell's cache key and what it was made of (kept for `status`)."""
+    """A cell's cache key and what it was made of (kept for `status` and --frozen)."""
     key: str
     cell: str                      # where: slides/x.md:12 (snippet.py#name)
     code: str                      # hash of the code and execution options
     inputs: dict[str, str] = field(default_factory=dict)    # file -> content hash
     packages: dict[str, str] = field(default_factory=dict)  # distribution -> version
     previous: str = ""
+    loose: str = ""                # the same without Python's and the packages' versions
+    python: str = ""               # the kernel's Python version
 
 
 def _hash(*parts: Any) -> str:
@@ -62,20 +76,38 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def deck_keys(cells: list[Cell], root: Path, local_dirs: list[Path],
-              settings: dict[str, Any]) -> list[CellKey]:
-    """The chain of keys for a deck's cells. `settings` (seed, kernel env) start the chain."""
-    previous = _hash("deck", FORMAT, platform.python_version(), settings)
-    keys = []
-    for cell in cells:
-        facts = code_facts(cell.code)
-        modules = local_modules(facts, root, local_dirs)
+def cell_sources(cells: list[Cell], root: Path, local_dirs: list[Path],
+                 settings: dict[str, Any]) -> list[CellSource]:
+    """Each cell's sources, chained in deck order (an edit reruns the cells after it);
+    `settings` (seed, kernel env) start the chain. Nothing here asks the kernel, so
+    --frozen works without one."""
+    facts = [code_facts(cell.code) for cell in cells]
+    previous = _hash("deck", FORMAT, settings)
+    found = []
+    for cell, fact in zip(cells, facts):
+        modules = local_modules(fact, root, local_dirs)
         inputs = {**declared_inputs(cell, root), **modules}
-        packages = package_versions(facts, [root / name for name in modules])
         code = _hash(cell.code, cell.options.execution_options())
-        key = _hash(previous, code, inputs, packages)
-        keys.append(CellKey(key, cell.describe(), code, inputs, packages, previous))
-        previous = key
+        loose = _hash(previous, code, inputs)
+        found.append(CellSource(cell.describe(), code, inputs, imported(fact, [root / n for n in modules]),
+                                loose, previous))
+        previous = loose
+    # A cell depends on the packages of the cells whose state it reads (their values were
+    # made with them), not on every package an earlier cell imports: an upgrade reruns
+    # the cells that use what changed, and no other.
+    return [replace(source, modules=source.modules.union(*(found[j].modules for j in replay_set(facts, [k]))))
+            for k, source in enumerate(found)]
+
+
+def deck_keys(sources: list[CellSource], environment: Environment) -> list[CellKey]:
+    """Each cell's key: its sources (chained), the kernel's Python, and the versions of
+    the packages it and the cells it takes state from import."""
+    keys = []
+    for source in sources:
+        packages = environment.packages(set(source.modules))
+        key = _hash(source.loose, environment.python, packages)
+        keys.append(CellKey(key, source.cell, source.code, source.inputs, packages, source.previous, source.loose,
+                            environment.python))
     return keys
 
 
@@ -118,53 +150,14 @@ def _local_module(name: str, local_dirs: list[Path]) -> Path | None:
     return None
 
 
-def package_versions(facts: CodeFacts, local_modules: list[Path]) -> dict[str, str]:
-    """Installed versions of the distributions the cell's imports (and its local modules'
-    imports) come from; a stdlib or local module has none."""
+def imported(facts: CodeFacts, local_modules: list[Path]) -> frozenset[str]:
+    """The modules a cell's code and its course modules import, the course modules left
+    out (they count by content, as inputs)."""
     modules = set(facts.imports)
     for path in local_modules:
         modules |= code_facts(read_source(path)).imports
-    modules -= {path.stem if path.name != "__init__.py" else path.parent.name for path in local_modules}
-    distributions: set[str] = set()
-    for module in modules:
-        for dist in _distributions_of(module):
-            distributions.add(dist)
-            distributions.update(_COMPANIONS.get(dist, ()))
-    return {d: v for d in sorted(distributions) if (v := _version(d))}
-
-
-@lru_cache(maxsize=None)
-def _distributions_of(module: str) -> tuple[str, ...]:
-    """The installed distributions providing `module` (none for the standard library)."""
-    import importlib.metadata  # slow to import: only when a key is made
-
-    if module in sys.stdlib_module_names:
-        return ()
-    try:  # most distributions are named like their module: a direct look-up is cheap
-        return (_canonical(importlib.metadata.distribution(module).metadata["Name"]),)
-    except importlib.metadata.PackageNotFoundError:
-        return tuple(_canonical(d) for d in _all_distributions().get(module, ()))
-
-
-@lru_cache(maxsize=1)
-def _all_distributions() -> dict[str, list[str]]:
-    import importlib.metadata
-
-    return importlib.metadata.packages_distributions()  # slow: scans every installed file list
-
-
-def _canonical(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
-@lru_cache(maxsize=None)
-def _version(distribution: str) -> str | None:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return frozenset(modules - {path.stem if path.name != "__init__.py" else path.parent.name
+                                for path in local_modules})
 
 
 class Cache:
@@ -177,9 +170,6 @@ class Cache:
 
     def _blob(self, name: str) -> Path:
         return self.folder / "blobs" / name[:2] / name
-
-    def has(self, key: str) -> bool:
-        return self._entry(key).exists()
 
     def load(self, key: CellKey) -> CellResult | None:
         """The stored result, or None. An entry that cannot be read is reported in
@@ -198,11 +188,20 @@ class Cache:
             return None
 
     def store(self, key: CellKey, result: CellResult) -> None:
-        """Blobs first, the entry last: an entry never points at a missing blob."""
+        """Blobs first, the entry last: an entry never points at a missing blob. An entry
+        that already holds these outputs is left as it is (its time, its bytes): a rerun
+        that changed nothing changes no file."""
         stored = replace(result, outputs=tuple(self._to_blobs(o) if isinstance(o, Rich) else o
-                                               for o in result.outputs))
-        entry = {"format": FORMAT, "key": key.key, "cell": key.cell, "result": stored.to_json()}
-        write_atomic(self._entry(key.key), json.dumps(entry, indent=1, sort_keys=True).encode())
+                                               for o in result.outputs)).to_json()
+        path = self._entry(key.key)
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))["result"]
+            if (before["outputs"], before.get("notes")) == (stored["outputs"], stored["notes"]):
+                return
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        entry = {"format": FORMAT, "key": key.key, "cell": key.cell, "result": stored}
+        write_atomic(path, json.dumps(entry, indent=1, sort_keys=True).encode())
 
     def _to_blobs(self, output: Rich) -> Rich:
         data = dict(output.data)
@@ -278,10 +277,16 @@ class Cache:
         except (OSError, ValueError, TypeError, KeyError):
             return []
 
+    def recorded(self, deck: str) -> dict[str, CellKey]:
+        """The keys of the deck's last good build by their sources alone (CellKey.loose):
+        what --frozen and `freeze: true` take a result from when only versions differ."""
+        return {key.loose: key for key in self.manifest(deck) if key.loose}
+
     def write_manifest(self, deck: str, keys: list[CellKey]) -> None:
+        """`keys`: those the deck's results are stored under (what computed them)."""
         data = {"format": FORMAT, "cells": [asdict(k) for k in keys]}
-        write_atomic(self.folder / "decks" / f"{deck}.json",
-                      json.dumps(data, indent=1, sort_keys=True).encode())
+        write_if_changed(self.folder / "decks" / f"{deck}.json",
+                         json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def stale_reason(key: CellKey, before: CellKey | None) -> str:
@@ -293,11 +298,17 @@ def stale_reason(key: CellKey, before: CellKey | None) -> str:
     changed = sorted(set(key.inputs.items()) ^ set(before.inputs.items()))
     if changed:
         return f"input changed: {changed[0][0]}"
-    versions = sorted(name for name in set(key.packages) | set(before.packages)
-                      if key.packages.get(name) != before.packages.get(name))
+    versions = changed_versions(before.packages, key.packages)
     if versions:
-        name = versions[0]
-        return f"package version changed: {name} {before.packages.get(name, '-')} -> {key.packages.get(name, '-')}"
+        return f"package version changed: {versions[0]}"
+    if before.python and before.python != key.python:
+        return f"Python version changed: {before.python} -> {key.python}"
     if before.previous != key.previous:
         return "an earlier cell changed"
     return "no stored output"
+
+
+def changed_versions(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """`name 1.0 -> 1.1` for each package whose version differs."""
+    return [f"{name} {before.get(name, '-')} -> {now.get(name, '-')}"
+            for name in sorted(set(before) | set(now)) if before.get(name) != now.get(name)]

@@ -36,6 +36,7 @@ class CellOptions:
     format: str = "png"             # figure format: png | svg
     dpi: int = 150                  # figure resolution
     inputs: tuple[str, ...] = ()    # files the cell reads (globs), for the cache
+    freeze: bool = False            # take its recorded output even if other versions made it
 
     # Options that change what running the cell produces; the rest only change display.
     EXECUTION = ("format", "dpi")
@@ -65,7 +66,7 @@ def _check_option(name: str, value: Any, where: Location) -> Any:
         return DeckError(f"cell option '{name.replace('_', '-')}' must be {expected}, "
                          f"not {value!r}", where)
 
-    if name in ("echo", "error"):
+    if name in ("echo", "error", "freeze"):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value

@@ -55,7 +55,7 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
                         help="run cells on the Jupyter Kernel/Enterprise Gateway at URL (token: "
                              "$JUPYTER_GATEWAY_AUTH_TOKEN); 'local' runs them here whatever the files say")
     parser.add_argument("--frozen", action="store_true",
-                        help="never run code: fail if a cell has no cached output")
+                        help="never run code: take recorded outputs even if other versions computed them; fail if a cell has none")
     parser.add_argument("--cache", action="store_true", help=f"with clean: also remove {FREEZE_DIR}/")
     parser.add_argument("--zip", action="store_true", help="with publish: also write build/site.zip")
     parser.add_argument("--handout", type=int, metavar="N",
@@ -218,21 +218,29 @@ def check(project: Project, targets: list[str], options: BuildOptions, tools: To
 
 
 def status(project: Project, targets: list[str], options: BuildOptions) -> int:
-    """For each deck: how many cells are cached, and why the others would run."""
+    """For each deck: how many cells are cached and why the others would run; and how the
+    kernel's packages, the lock file and what computed the outputs differ."""
     from .builder import prepare
     from .cache import Cache, stale_reason
-    from .running import plan_deck
+    from .environment import locked_versions
+    from .running import look_at
 
     cache = Cache(project.root)
+    locked = locked_versions(project.root)
+    compared: set[str] = set()  # the kernels' environments already held against the lock
     failed = 0
     for path in deck_paths(project, targets):
         try:
             deck = prepare(path, project)
-            plan = plan_deck(deck, project, options, cache)
-        except DeckError as exc:
+            plan, have = look_at(deck, project, options, cache, sorted(locked))
+        except (DeckError, ToolError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        where = f"the kernel at {plan.settings.gateway.url}" if plan.settings.gateway else "this environment"
+        if locked and where not in compared:
+            compared.add(where)
+            print(_lock_drift(where, locked, have))
         manifest = cache.manifest(deck.name)
         stale = plan.stale
         print(f"{Location(deck.path)}: {len(deck.cells)} cells, "
@@ -240,26 +248,47 @@ def status(project: Project, targets: list[str], options: BuildOptions) -> int:
         for index in stale:
             before = manifest[index] if index < len(manifest) else None
             print(f"  {plan.keys[index].cell}: {stale_reason(plan.keys[index], before)}")
+        for index in plan.frozen:
+            print(f"  {plan.keys[index].cell}: taken as recorded (--frozen or freeze: true): "
+                  f"{stale_reason(plan.keys[index], plan.computed_with[index])}")
+        computed = {name: version for key, result in zip(plan.computed_with, plan.results) if result
+                    for name, version in key.packages.items()}
+        unlocked = [f"{name} {version} (locked {locked[name]})" for name, version in sorted(computed.items())
+                    if name in locked and locked[name] != version]
+        if unlocked:
+            print(f"  its outputs were computed with versions the lock does not have: {', '.join(unlocked)}")
     for problem in cache.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 1 if failed else 0
 
 
+def _lock_drift(where: str, locked: dict[str, str], have: dict[str, str]) -> str:
+    from .environment import LOCK_FILE
+
+    differ = [f"{name} {have.get(name, 'not installed')} (locked {version})"
+              for name, version in sorted(locked.items()) if have.get(name) != version]
+    if not differ:
+        return f"{where}: every package as {LOCK_FILE} has it"
+    return (f"{where}: {len(differ)} package{'s differ' if len(differ) != 1 else ' differs'} from {LOCK_FILE}: "
+            + ", ".join(differ) + " (./run setup installs the lock; ./run upgrade changes it)")
+
+
 def prune(project: Project, options: BuildOptions) -> int:
-    """Remove cache entries that no cell of any deck has as its key (old versions)."""
+    """Remove cache entries that no cell of any deck has as its key, or takes its result
+    from (--frozen): old versions."""
     from .builder import prepare
     from .cache import Cache
     from .live import pages, still_key
     from .render import node_modules
-    from .running import plan_deck
+    from .running import look_at
 
     cache = Cache(project.root)
     keep: set[str] = set()
     stills: set[str] = set()
     for path in project.decks():
         deck = prepare(path, project)  # a deck that does not load: prune nothing
-        plan = plan_deck(deck, project, options, cache)
-        keep.update(key.key for key in plan.keys)
+        plan, _ = look_at(deck, project, options, cache)
+        keep.update(key.key for key in plan.keys + plan.computed_with)
         stills.update(still_key(page) for page in pages([r for r in plan.results if r], node_modules(project.root)))
     entries, blobs = cache.prune(keep, stills)
     print(f"removed {entries} cache entr{'y' if entries == 1 else 'ies'} and "

@@ -12,20 +12,24 @@ import os
 import queue
 import re
 import shutil
+import sys
+import json
 import signal
 import tempfile
+import textwrap
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .analysis import CodeFacts, ValueLedger, code_facts
 from .capture import OutputCollector, OutputLimits, secret_values, strip_ansi
 from .cells import Cell
 from .errors import DeckError, ToolError
-from .outputs import CellResult, Error
+from .environment import PROBE_SOURCE
+from .outputs import CellResult, Error, Stream
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -125,13 +129,22 @@ class Kernel:
         self._log = None
 
     def start(self) -> None:
-        from jupyter_client.manager import KernelManager  # slow import: only when code runs
+        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager  # slow: only when code runs
+        from jupyter_client.manager import KernelManager
+
+        class ThisPython(KernelSpecManager):
+            """The kernel runs in deckrun's own environment (the course's locked one), not
+            whichever `python3` kernel is installed: the versions its keys say are its own."""
+
+            def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+                return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                                  display_name="Python 3", language="python")
 
         env = self.settings.kernel_env()
         self._secrets = secret_values(env, self.settings.secrets)
         # IPC sockets (no open TCP port) need an absolute path: the kernel runs elsewhere.
         self._sockets = tempfile.mkdtemp(prefix="deckrun-kernel-")
-        self.manager = KernelManager(kernel_name="python3", transport="ipc",
+        self.manager = KernelManager(kernel_name="python3", transport="ipc", kernel_spec_manager=ThisPython(),
                                      ip=os.path.join(self._sockets, "kernel"))
         # Its own messages go to a log beside its sockets, not into the build's output; no
         # history database (parallel kernels would contend for it), no Out[n] cache (a warm
@@ -188,6 +201,19 @@ class Kernel:
         if not result.error or opts.error:
             self._ran[index] = key
         return result
+
+    def describe(self, modules: list[str]) -> dict[str, Any]:
+        """The kernel's own Python and the distributions behind `modules` (environment.py),
+        asked of the kernel itself."""
+        call = f"print(__import__('json').dumps(describe_environment({modules!r})))"
+        result = self._execute(f"def __deckrun_describe():\n{textwrap.indent(PROBE_SOURCE, '    ')}\n"
+                               f"    {call}\n__deckrun_describe()\ndel __deckrun_describe",
+                               timeout=self.settings.startup_timeout, store_history=False)
+        printed = "".join(o.text for o in result.outputs if isinstance(o, Stream) and o.name == "stdout")
+        if result.error or not printed.strip():
+            raise ToolError("could not ask the kernel which packages it has: "
+                            + (result.error.evalue if result.error else "it printed nothing"))
+        return json.loads(printed)
 
     def holds(self, index: int, key: str) -> bool:
         """Did this kernel run cell `index` as it is now (so its state is here)?"""

@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .analysis import code_facts
+from .capture import SECRET_NAME
 from .cells import Cell
 from .errors import DeckError
 from .execute import KERNEL_ENV, RESEED
 from .outputs import CellResult, Error, Rich, Stream
+from .running import DeckSettings
 from .slides import parse_slides
 from .sources import MARKER_PATTERN, Deck
 
 MAX_SHIPPED_BYTES = 50 * 1024 * 1024  # a file larger than this is named, not copied
 _BACKGROUND_IMAGE = re.compile(r"!\[[^\]]*\bbg\b[^\]]*\]\([^)]*\)")
 _COMMENT = re.compile(r"<!--[\s\S]*?-->")
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def notebook_cells(cells: Sequence[Cell], shown: set[int]) -> NotebookCells:
 
 
 def make_notebook(deck: Deck, results: list[CellResult], chosen: NotebookCells, title: str, course: str,
-                  provenance: Provenance, settings: dict[str, Any], files: CourseFiles) -> str:
+                  provenance: Provenance, settings: DeckSettings, files: CourseFiles) -> str:
     """The notebook's JSON. `deck` is the students' version: its markers place the cells
     shown on its slides; the `chosen` cells the build ran unseen go, folded and marked,
     just before the next one shown."""
@@ -222,16 +223,17 @@ def _introduction(title: str, course: str, provenance: Provenance, files: Course
     return "\n".join(lines)
 
 
-def _setup_code(settings: dict[str, Any], files: CourseFiles) -> str:
+def _setup_code(settings: DeckSettings, files: CourseFiles) -> str:
     quiet = {k: v for k, v in KERNEL_ENV.items() if k not in ("PYTHONHASHSEED", "MPLBACKEND")}
-    env = {k: v for k, v in {**quiet, **settings.get("env", {})}.items() if not _SECRET_NAME.search(k)}
+    env = {k: v for k, v in {**quiet, **settings.env}.items()
+           if not SECRET_NAME.search(k) and k not in settings.secrets}
     lines = ["# Setup: how the slides' cells were run (environment, course modules, seed).",
              "import os, sys, warnings",
              f"os.environ.update({json.dumps(env)})",
              'warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without widgets']
     if any(name.startswith("snippets/") for name in files.shipped):
         lines.append('sys.path.insert(0, "snippets")  # the course modules the cells import')
-    seed = int(settings.get("seed", 0))
+    seed = settings.seed
     lines += ["", RESEED.format(name="deckrun_seed", parameters=f"info=None, seed={seed}"),
               "# The build seeds random, NumPy and torch again before every cell: so does this notebook.",
               "_events = get_ipython().events",

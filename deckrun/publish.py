@@ -270,11 +270,14 @@ def _notebook(project: Project, built: BuiltDeck, student: Deck, title: str, cou
 
 
 def _provenance(built: BuiltDeck) -> Provenance:
+    """What really computed the deck's outputs: the versions recorded with each (a result
+    taken with --frozen keeps the versions that made it, not the kernel's)."""
     packages: dict[str, str] = {}
-    for key in built.execution.keys:
+    for key in built.execution.computed_with:
         packages.update(key.packages)
+    pythons = sorted({key.python for key in built.execution.computed_with if key.python})
     computed = max((r.computed for r in built.execution.results), default="")
-    return Provenance(computed, platform.python_version(), dict(sorted(packages.items())))
+    return Provenance(computed, ", ".join(pythons) or platform.python_version(), dict(sorted(packages.items())))
 
 
 def _entries(project: Project, only_current: bool) -> list[SiteEntry]:

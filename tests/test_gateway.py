@@ -64,11 +64,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gateway(home: Path) -> tuple[str, subprocess.Popen]:
-    """`jupyter kernelgateway` with a token, in a folder of its own: its URL and process."""
+def start_gateway(home: Path, **env: str) -> tuple[str, subprocess.Popen]:
+    """`jupyter kernelgateway` with a token, in a folder of its own (and `env` for its
+    kernels): its URL and process."""
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data"),
-           "JUPYTER_CONFIG_DIR": str(home / "config")}
+           "JUPYTER_CONFIG_DIR": str(home / "config"), **env,
+           "KG_ENV_PROCESS_WHITELIST": ",".join(env)}  # (its kernels get PATH and only these)
     proc = subprocess.Popen([sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
                              f"--KernelGatewayApp.port={port}", f"--KernelGatewayApp.auth_token={TOKEN}",
                              "--JupyterWebsocketPersonality.list_kernels=True"],
@@ -127,6 +129,44 @@ def test_a_deck_runs_in_the_gateways_kernel(gateway, remote_course):
     # The same keys as a local run: the cache serves a build that may not run code.
     local = run_build(remote_course, "--html", "--frozen", "--gateway", "local")
     assert local.returncode == 0, local.stdout + local.stderr
+
+
+VERSIONED = """# Which courselib?
+
+```python run
+import courselib
+print("courselib", courselib.__version__)
+```
+"""
+
+
+def test_a_remote_kernel_is_judged_by_its_own_packages(remote_course, tmp_path):
+    from test_environment import install
+
+    install(tmp_path / "remote-packages", "3.0")  # what the gateway's kernels have
+    install(tmp_path / "local-packages", "1.0")   # and this machine
+    (tmp_path / "home").mkdir()
+    url, proc = start_gateway(tmp_path / "home", PYTHONPATH=str(tmp_path / "remote-packages"))
+    try:
+        (remote_course / "slides" / "remote.md").write_text(VERSIONED)
+        env = {**remote_env(), "PYTHONPATH": str(tmp_path / "local-packages")}
+        built = run_build(remote_course, "--html", "--gateway", url, env=env)
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert "courselib 3.0" in (remote_course / "build" / "remote.md").read_text()
+        manifest = json.loads((remote_course / "_freeze" / "decks" / "remote.json").read_text())
+        assert manifest["cells"][0]["packages"] == {"courselib": "3.0"}
+        status = run_build(remote_course, "status", "--gateway", url, env=env)
+        assert "1 cached, 0 stale" in status.stdout, status.stdout + status.stderr
+        here = run_build(remote_course, "status", "--gateway", "local", env=env)
+        assert "package version changed: courselib 3.0 -> 1.0" in here.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # The gateway is gone: --frozen takes what it computed without asking it.
+    frozen = run_build(remote_course, "--html", "--frozen", "--gateway", url, env=env)
+    assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    assert ("1 cell taken from the cache as computed with courselib 3.0 (the remote kernel was not asked; "
+            "--frozen)") in frozen.stderr
 
 
 STUBBORN = """# Stubborn

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import stat
 import zipfile
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -59,8 +61,52 @@ print("HIDDEN-ANSWER", sum(squares) + 12)
 ```python run
 print("total:", sum(squares))
 ```
+
+---
+
+## Chance, seeded
+
+{{ snippet("lab.py#draw") }}
+
+```python run
+import random
+print("again:", random.random())
+```
+
+---
+
+## A Jinja template, shown as written
+
+```jinja
+{% for item in items %}<li>{{ item.name }}</li>{% endfor %}
+```
 """
 SECRETS = ("LECTURER-SECRET", "HIDDEN-ANSWER", "NOTE-ALPHA", "NOTE-BRAVO")
+# A snippet cell whose file sets up what it needs first, unseen; the seed decides what it prints.
+LAB = """# %% helpers
+import random
+
+
+def draw(n):
+    return [round(random.random(), 6) for _ in range(n)]
+
+
+# %% draw
+print("drawn:", draw(3))
+"""
+FRENCH = """---
+marp: true
+theme: nmt-theme
+lang: fr-CA
+title: Les boucles
+---
+
+# Les boucles
+
+```python run
+print("bonjour")
+```
+"""
 
 
 def pdf_text(path: Path) -> str:
@@ -72,9 +118,11 @@ def published(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("publish") / "course")
     (root / "slides" / "options.md").unlink()  # its time-out cell would run on every build
     (root / "slides" / "lesson.md").write_text(LESSON)
+    (root / "slides" / "french.md").write_text(FRENCH)
+    (root / "snippets" / "lab.py").write_text(LAB)
     old = os.umask(0o022)
-    try:
-        proc = run_build(root, "publish", "--zip")
+    try:  # the machine's locale is never the deck's language
+        proc = run_build(root, "publish", "--zip", env={**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
     finally:
         os.umask(old)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -127,7 +175,7 @@ def test_students_get_neither_lecturer_slides_nor_notes(published):
         assert "index.html" in archive.namelist()
         assert not any(s.encode() in archive.read(n) for n in archive.namelist() if n.endswith((".html", ".ipynb"))
                        for s in SECRETS)
-    assert len(PdfReader(site / "lesson.pdf").pages) == 3
+    assert len(PdfReader(site / "lesson.pdf").pages) == 5
 
 
 def test_the_lecturer_keeps_everything_with_notes_as_text(published):
@@ -135,7 +183,7 @@ def test_the_lecturer_keeps_everything_with_notes_as_text(published):
     lecturer = root / "build" / "lecturer"
     notes = pdf_text(lecturer / "lesson-notes.pdf")
     assert all(secret in notes for secret in SECRETS)
-    assert "Slide 3 of 4 (lecturer only)" in notes
+    assert "Slide 3 of 6 (lecturer only)" in notes
     slides = pdf_text(lecturer / "lesson.pdf")
     assert "LECTURER-SECRET" in slides and "LECTURER ONLY" in slides.upper()
     assert not (root / "build" / "site" / "lesson-notes.pdf").exists()
@@ -155,33 +203,156 @@ def test_handouts_hold_n_slides_a_page(published):
     root, proc = published
     handout = root / "build" / "site" / "main-handout.pdf"
     slides = len(PdfReader(root / "build" / "site" / "main.pdf").pages)
-    assert len(PdfReader(handout).pages) == math.ceil(slides / 3)  # the default
+    assert len(PdfReader(handout).pages) == math.ceil(slides / 2)  # the default
     again = run_build(root, "publish", "slides/main.md", "--handout", "6")
     assert again.returncode == 0, again.stderr
     assert len(PdfReader(handout).pages) == math.ceil(slides / 6)
     page = PdfReader(handout).pages[0]
     assert "hello from the kernel" in page.extract_text()  # slides placed as vectors: text
+    assert "slides/main.md: a handout of 6 slides a page prints the body text at" in again.stderr
+    assert "(with 2 a page: " in again.stderr
     bad = run_build(root, "publish", "slides/main.md", "--handout", "5")
     assert bad.returncode != 0 and "handout must be one of 1, 2, 3, 4, 6" in bad.stderr
 
 
-def test_the_notebook_runs_and_reproduces_the_deck(published, tmp_path):
+def printed_sizes(pdf: Path, wanted: str) -> list[float]:
+    """The sizes (pt, as printed) of the text runs of a PDF that hold `wanted`."""
+    sizes = []
+
+    def visit(text, cm, tm, font, size):
+        if wanted in text:
+            sizes.append(abs(size * (tm[3] or 1) * (cm[3] or 1)))
+
+    for page in PdfReader(pdf).pages:
+        page.extract_text(visitor_text=visit)
+    return sizes
+
+
+def test_the_default_handout_prints_code_and_prose_legibly(published):
     root, _ = published
     site = root / "build" / "site"
-    notebook = nbformat.read(site / "lesson.ipynb", as_version=4)
+    code, prose = printed_sizes(site / "lesson-handout.pdf", "squares ="), printed_sizes(site / "lesson-handout.pdf", "Lists and loops")
+    assert code and prose
+    assert min(code + prose) >= 7.0, (code, prose)
+
+
+def test_every_file_says_the_course_language_not_the_locale(published):
+    root, _ = published
+    site, lecturer = root / "build" / "site", root / "build" / "lecturer"
+    for deck, lang in (("lesson", "en"), ("french", "fr-CA")):
+        html = (site / f"{deck}.html").read_text()
+        assert re.search(rf'<html lang="{lang}"', html), deck
+        for pdf in (site / f"{deck}.pdf", site / f"{deck}-handout.pdf", lecturer / f"{deck}.pdf",
+                    lecturer / f"{deck}-notes.pdf"):
+            reader = PdfReader(pdf)
+            assert reader.trailer["/Root"]["/Lang"] == lang, pdf
+            assert reader.metadata.title, pdf
+    notes = PdfReader(lecturer / "lesson-notes.pdf")  # the slides' outline, pointing at their pages
+    entries = {item.title: notes.get_destination_page_number(item) for item in flatten(notes.outline)}
+    assert entries["Lists and loops"] == 0 and entries["Squares"] == 1 and entries["Answers"] == 2
+    assert '<html lang="en">' in (site / "index.html").read_text()
+
+
+def flatten(outline: list) -> list:
+    return [entry for item in outline for entry in (flatten(item) if isinstance(item, list) else [item])]
+
+
+def printed(cell) -> dict[str, str]:
+    """What a code cell printed, by stream (as one text: chunks and a last newline vary)."""
+    streams: dict[str, str] = {}
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            streams[output.name] = streams.get(output.name, "") + output.text
+    return {name: text.rstrip("\n") for name, text in streams.items()}
+
+
+def test_the_notebook_holds_the_slides_cells_and_what_ran_unseen(published):
+    root, _ = published
+    notebook = nbformat.read(root / "build" / "site" / "lesson.ipynb", as_version=4)
     nbformat.validate(notebook)
-    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
-    assert code[1:] == ['squares = [n * n for n in range(5)]\nprint("squares:", squares)',
-                        'print("total:", sum(squares))']
-    copy = tmp_path / "site"
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.source for cell in code[1:3]] == ['squares = [n * n for n in range(5)]\nprint("squares:", squares)',
+                                                  'print("total:", sum(squares))']
+    unseen = code[3]  # lab.py's helpers: the build ran them before the draw cell, unseen
+    assert "setup" in unseen.metadata["tags"] and unseen.metadata["jupyter"]["source_hidden"]
+    assert unseen.source.startswith("# Setup the slides do not show (snippets/lab.py#helpers)")
+    assert "def draw(n):" in unseen.source
+    assert code[4].source == 'print("drawn:", draw(3))'
+    assert "pre_run_cell" in code[0].source  # seeded before every cell, as in the build
+
+
+def test_every_notebook_runs_from_a_copy_of_the_site_and_prints_what_the_slides_show(published, tmp_path):
+    root, _ = published
+    site = root / "build" / "site"
+    copy = tmp_path / "elsewhere" / "site"
     shutil.copytree(site, copy)
-    main = nbformat.read(copy / "main.ipynb", as_version=4)
-    NotebookClient(main, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(copy)}}).execute()
-    printed = "".join(o.get("text", "") for cell in main.cells if cell.cell_type == "code"
-                      for o in cell.outputs)
-    assert "value 3\nvalue 4" in printed          # read from the data file shipped beside it
-    assert "hello from the kernel" in printed
+    notebooks = sorted(copy.glob("*.ipynb"))
+    assert [n.stem for n in notebooks] == ["french", "lesson", "main", "second"]
+    for path in notebooks:
+        stored = nbformat.read(path, as_version=4)
+        ran = nbformat.read(path, as_version=4)
+        NotebookClient(ran, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(copy)}}).execute()  # fails on any error
+        html = (site / f"{path.stem}.html").read_text()
+        for before, after in zip(stored.cells, ran.cells):
+            if before.cell_type == "code":
+                assert printed(after) == printed(before), (path.name, before.source)
+                shown = printed(before).get("stdout", "").split("\n")[0]  # (a slide may cut the rest)
+                assert html_text(shown) in html, (path.name, shown)
+    lesson = nbformat.read(copy / "lesson.ipynb", as_version=4)
+    drawn = [printed(cell).get("stdout", "") for cell in lesson.cells if cell.cell_type == "code"]
+    first = next(text for text in drawn if text.startswith("drawn: "))
+    again = next(text for text in drawn if text.startswith("again: "))
+    assert float(first.split("[")[1].split(",")[0]) == round(float(again.split(" ")[1]), 6)  # reseeded before each
+
+
+def html_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def test_a_jinja_fence_is_shown_as_written(published):
+    root, _ = published
+    html = (root / "build" / "site" / "lesson.html").read_text()
+    text = unescape(re.sub(r"<[^>]+>", "", html))  # (the code is highlighted: spans)
+    assert "{% for item in items %}<li>{{ item.name }}</li>{% endfor %}" in text
+
+
+@pytest.fixture
+def published_copy(published, tmp_path):
+    """A copy of the published course, to change without touching the others' one."""
+    root, _ = published
+    copy = tmp_path / "course"
+    shutil.copytree(root, copy, symlinks=True)
+    return copy
+
+
+def test_the_zip_follows_the_site_without_asking(published_copy):
+    root = published_copy
+    lesson = root / "slides" / "lesson.md"
+    lesson.write_text(lesson.read_text().replace("## Summing up", "## Summing it all up"))
+    proc = run_build(root, "publish")
+    assert proc.returncode == 0, proc.stderr
+    site = root / "build" / "site"
+    with zipfile.ZipFile(root / "build" / "site.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
+        assert all(archive.read(name) == (site / name).read_bytes() for name in archive.namelist())
+    assert b"Summing it all up" in (site / "lesson.html").read_bytes()
+
+
+def test_a_notebook_that_would_not_run_is_refused(published_copy):
+    root = published_copy
+    deck = root / "slides" / "lesson.md"
+    deck.write_text(deck.read_text().replace('print("HIDDEN-ANSWER", sum(squares) + 12)',
+                                             'answer = sum(squares) + 12'
+                                             ).replace('print("total:", sum(squares))', 'print("total:", answer)'))
+    before = (root / "build" / "site" / "lesson.ipynb").read_bytes()
+    proc = run_build(root, "publish", "slides/lesson.md")
+    assert proc.returncode == 1
+    assert "the students' notebook would not run" in proc.stderr
+    assert re.search(r"slides/lesson.md:\d+ uses 'answer', which only slides/lesson.md:\d+ sets, on a "
+                     r"lecturer-only slide", proc.stderr), proc.stderr
+    assert "warning" not in proc.stderr
+    assert (root / "build" / "site" / "lesson.ipynb").read_bytes() == before  # the last good one kept
 
 
 def test_a_second_publish_writes_nothing_and_starts_no_marp(published, tmp_path):
