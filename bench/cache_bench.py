@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from deckrun.project import load_project  # noqa: E402
-from deckrun.render import find_marp, marp_options  # noqa: E402
-from deckrun.sources import load_deck  # noqa: E402
+from deckrun.core.project import load_project  # noqa: E402
+from deckrun.render.marp import find_marp, marp_options  # noqa: E402
+from deckrun.source.deck import load_deck  # noqa: E402
 
 PARTS = ("slides", "snippets", "data", "themes", "course.yaml")
 PROSE = ("- Encoders, decoders, and the two working together",

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cache_bench import timed  # noqa: E402  (a command's seconds; exits if it fails)
-from deckrun.render import find_marp, marp_options  # noqa: E402
+from deckrun.render.marp import find_marp, marp_options  # noqa: E402
 
 DECKS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
 REPEAT = 3

@@ -12,16 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from .errors import DeckError, Location, ToolError
-from .project import FREEZE_DIR
-from .render import FORMATS, MarpWorker
-from .uptodate import nothing_changed, record
+from .core.errors import DeckError, Location, ToolError
+from .core.project import FREEZE_DIR
+from .render.marp import FORMATS, MarpWorker
+from .pipeline.uptodate import nothing_changed, record
 
 if TYPE_CHECKING:
-    from .builder import Tools
-    from .options import BuildOptions
-    from .progress import Progress
-    from .project import Project
+    from .pipeline.build import Tools
+    from .core.options import BuildOptions
+    from .core.progress import Progress
+    from .core.project import Project
 
 
 COMMANDS = ("build", "publish", "check", "watch", "serve", "status", "prune", "clean")
@@ -103,10 +103,10 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
     # render. Publish and check start it once a deck has something to render.
     marp = start_marp(root, now=args.command == "build") if args.command in ("build", "publish", "check") else None
     try:
-        from .files import build_lock
-        from .options import BuildOptions
-        from .progress import Progress
-        from .project import load_project
+        from .core.files import build_lock
+        from .core.options import BuildOptions
+        from .core.progress import Progress
+        from .core.project import load_project
 
         progress = Progress()
         project = load_project(args.root)
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
         if args.command == "status":
             return status(project, args.targets, options)
         if args.command in ("watch", "serve"):
-            from .watch import watch
+            from .preview.watch import watch
 
             return watch(project.root, args.targets, options, args.port, args.open)
         with build_lock(project.build_dir, progress.note):
@@ -138,12 +138,12 @@ def run_command(args: argparse.Namespace, project: Project, options: BuildOption
         return clean(project, args.cache)
     if args.command == "prune":
         return prune(project, options)
-    from .builder import Tools
+    from .pipeline.build import Tools
 
     if args.command == "check":
         return check(project, args.targets, options, Tools(progress, jobs=args.jobs, marp=marp))
     if args.command == "publish":
-        from .publish import PublishOptions, publish
+        from .publish.site import PublishOptions, publish
 
         tools = Tools(progress, jobs=args.jobs, marp=marp)
         try:
@@ -179,7 +179,7 @@ def deck_paths(project: Project, targets: list[str]) -> list[Path]:
 
 
 def build(project: Project, targets: list[str], options: BuildOptions, tools: Tools) -> int:
-    from .builder import build_decks
+    from .pipeline.build import build_decks
 
     started = time.monotonic()
     progress = tools.progress
@@ -198,8 +198,8 @@ def build(project: Project, targets: list[str], options: BuildOptions, tools: To
 
 def check(project: Project, targets: list[str], options: BuildOptions, tools: Tools) -> int:
     """Build the decks' HTML, then look at each in the browser: one line per finding."""
-    from .builder import build_decks
-    from .check import check_deck
+    from .pipeline.build import build_decks
+    from .render.check import check_deck
 
     tools.marp = tools.marp or MarpWorker(project.root)
     try:
@@ -220,10 +220,10 @@ def check(project: Project, targets: list[str], options: BuildOptions, tools: To
 def status(project: Project, targets: list[str], options: BuildOptions) -> int:
     """For each deck: how many cells are cached and why the others would run; and how the
     kernel's packages, the lock file and what computed the outputs differ."""
-    from .builder import prepare
-    from .cache import Cache, stale_reason
-    from .environment import locked_versions
-    from .running import look_at
+    from .pipeline.build import prepare
+    from .execute.cache import Cache, stale_reason
+    from .execute.environment import locked_versions
+    from .execute.execution import look_at
 
     cache = Cache(project.root)
     locked = locked_versions(project.root)
@@ -263,7 +263,7 @@ def status(project: Project, targets: list[str], options: BuildOptions) -> int:
 
 
 def _lock_drift(where: str, locked: dict[str, str], have: dict[str, str]) -> str:
-    from .environment import LOCK_FILE
+    from .execute.environment import LOCK_FILE
 
     differ = [f"{name} {have.get(name, 'not installed')} (locked {version})"
               for name, version in sorted(locked.items()) if have.get(name) != version]
@@ -276,11 +276,11 @@ def _lock_drift(where: str, locked: dict[str, str], have: dict[str, str]) -> str
 def prune(project: Project, options: BuildOptions) -> int:
     """Remove cache entries that no cell of any deck has as its key, or takes its result
     from (--frozen): old versions."""
-    from .builder import prepare
-    from .cache import Cache
-    from .live import pages, still_key
-    from .render import node_modules
-    from .running import look_at
+    from .pipeline.build import prepare
+    from .execute.cache import Cache
+    from .format.interactive import pages, still_key
+    from .core.tools import node_modules
+    from .execute.execution import look_at
 
     cache = Cache(project.root)
     keep: set[str] = set()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_build
-from deckrun.cache import CellKey, cell_sources, deck_keys, stale_reason
-from deckrun.cells import Cell, CellOptions
-from deckrun.environment import PROBE_SOURCE, environment, local_probe
-from deckrun.errors import Location
+from deckrun.execute.cache import CellKey, cell_sources, deck_keys, stale_reason
+from deckrun.source.cells import Cell, CellOptions
+from deckrun.execute.environment import PROBE_SOURCE, environment, local_probe
+from deckrun.core.errors import Location
 
 COUNTED = """---
 marp: true

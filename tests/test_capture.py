@@ -3,8 +3,8 @@ import io
 
 from PIL import Image
 
-from deckrun.capture import OutputCollector, OutputLimits, clean_terminal_text, image_size, secret_values
-from deckrun.outputs import Error, Rich, Stream
+from deckrun.execute.capture import OutputCollector, OutputLimits, clean_terminal_text, image_size, secret_values
+from deckrun.execute.outputs import Error, Rich, Stream
 
 
 def test_terminal_noise_is_cleaned():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from conftest import run_build
-from deckrun.check import slide_locations
-from deckrun.project import load_project
-from deckrun.sources import load_deck
+from deckrun.render.check import slide_locations
+from deckrun.core.project import load_project
+from deckrun.source.deck import load_deck
 
 BULLETS = "\n".join(f"- point number {n}" for n in range(40))
 DECK = f"""---

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_course, run_build
-from deckrun.environment import locked_versions
+from deckrun.execute.environment import locked_versions
 
 DECK = """---
 marp: true

@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from deckrun.cells import Cell, CellOptions
-from deckrun.errors import Location
-from deckrun.formatting import (CellFormatter, FigureFolder, Templates, fence_for, inject, truncate)
-from deckrun.outputs import CellResult, Rich, Stream
-from deckrun.sources import MARKER, Deck
+from deckrun.source.cells import Cell, CellOptions
+from deckrun.core.errors import Location
+from deckrun.format.markdown import (CellFormatter, FigureFolder, Templates, fence_for, inject, truncate)
+from deckrun.execute.outputs import CellResult, Rich, Stream
+from deckrun.source.deck import MARKER, Deck
 
 WHERE = Location(Path("slides/x.md"), 3)
 

@@ -1,4 +1,4 @@
-from deckrun.outputs import OUTPUT_KINDS, CellResult, Error, Rich, Stream, best_kind
+from deckrun.execute.outputs import OUTPUT_KINDS, CellResult, Error, Rich, Stream, best_kind
 
 
 def test_result_round_trips_through_json():

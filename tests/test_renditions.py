@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from deckrun.renditions import slides_at_most
-from deckrun.slides import parse_slides
+from deckrun.format.rendition import slides_at_most
+from deckrun.source.slides import parse_slides
 
 DECKS = [
     "# One\n\ntext\n\n---\n\n# Two\n\n---\n\n# Three\n",

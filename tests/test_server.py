@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from deckrun.server import PreviewServer
+from deckrun.preview.server import PreviewServer
 
 
 @pytest.fixture

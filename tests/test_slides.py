@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from deckrun.slides import parse_slides, with_lecturer_badge, without_lecturer_content
+from deckrun.source.slides import parse_slides, with_lecturer_badge, without_lecturer_content
 
 TRICKY = """---
 marp: true

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from deckrun.errors import DeckError
-from deckrun.project import load_project
-from deckrun.sources import MARKER, load_deck
+from deckrun.core.errors import DeckError
+from deckrun.core.project import load_project
+from deckrun.source.deck import MARKER, load_deck
 
 
 def write(root: Path, name: str, text: str) -> Path:

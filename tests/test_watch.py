@@ -298,8 +298,8 @@ def test_stopping_leaves_no_process_behind(watching):
 
 
 def test_which_decks_a_save_affects(tmp_path):
-    from deckrun.project import Project
-    from deckrun.watch import affected_decks
+    from deckrun.core.project import Project
+    from deckrun.preview.watch import affected_decks
 
     project = Project(tmp_path)
     a, b = project.slides_dir / "a.md", project.slides_dir / "b.md"

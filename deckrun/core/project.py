@@ -1,0 +1,117 @@
+"""Where a course's files are, and what course.yaml says."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DeckError, Location, read_source
+
+COURSE_FILE = "course.yaml"
+DEFAULT_LANG = "en"
+# A BCP 47 language tag: language, then optional script, region and variants (en, pt-BR, zh-Hant-TW).
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|\d{3}))?(-([A-Za-z\d]{5,8}|\d[A-Za-z\d]{3}))*$")
+FREEZE_DIR = "_freeze"  # the execution cache (see cache.py)
+_THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    course: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def slides_dir(self) -> Path:
+        return self.root / "slides"
+
+    @property
+    def snippets_dir(self) -> Path:
+        return self.root / "snippets"
+
+    @property
+    def themes_dir(self) -> Path:
+        return self.root / "themes"
+
+    @property
+    def templates_dir(self) -> Path:
+        """Project overrides of the output templates in deckrun/format/templates (and the
+        index page of deckrun/publish/templates)."""
+        return self.root / "templates"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "build"
+
+    def stamp_file(self, output: Path) -> Path:
+        """Where the stamp of a file written under build/ is kept (out of the way of what
+        is published)."""
+        return self.build_dir / ".stamps" / f"{output.relative_to(self.build_dir)}.stamp"
+
+    def themes(self) -> dict[str, str]:
+        """The course's Marp themes: name (its `@theme` comment) -> CSS."""
+        found = {}
+        for css in sorted(self.themes_dir.glob("*.css")):
+            text = read_source(css)
+            name = _THEME_NAME.search(text)
+            if name:
+                found[name.group(1)] = text
+        return found
+
+    def decks(self) -> list[Path]:
+        """Every deck: the Markdown files directly in slides/ (partials live in subfolders)."""
+        return sorted(self.slides_dir.glob("*.md"))
+
+
+def course_language(project: Project, front_matter: dict[str, Any], deck: Path) -> str:
+    """The language a deck is written in, for screen readers (HTML `lang`, PDF `/Lang`):
+    `lang:` in its front matter, else in its `course:` mapping or course.yaml, else English;
+    never the machine's locale."""
+    course = front_matter.get("course")
+    places = ((front_matter.get("lang"), Location(deck)),
+              ((course or {}).get("lang") if isinstance(course, dict) else None, Location(deck)),
+              (project.course.get("lang"), Location(project.root / COURSE_FILE)))
+    value, where = next(((v, w) for v, w in places if v is not None), (DEFAULT_LANG, None))
+    if not isinstance(value, str) or not _LANGUAGE_TAG.match(value):
+        raise DeckError(f"lang must be a BCP 47 language tag such as en, en-AU or pt-BR, not {value!r}", where)
+    return value
+
+
+def load_project(root: Path) -> Project:
+    root = root.resolve()
+    course_file = root / COURSE_FILE
+    course = load_yaml_mapping(read_source(course_file), course_file) \
+        if course_file.exists() else {}
+    return Project(root=root, course=course)
+
+
+def yaml_error(exc: Exception, what: str, path: Path, first_line: int) -> DeckError:
+    """A YAML error at its line. An unclosed bracket or quote is reported where it opened,
+    not at the end of the text where the parser gave up."""
+    problem = getattr(exc, "problem", None) or str(exc)
+    mark = getattr(exc, "problem_mark", None)
+    if "stream end" in problem or mark is None:
+        mark = getattr(exc, "context_mark", None) or mark
+    return DeckError(f"{what}: {problem}", Location(path, first_line + mark.line if mark else None))
+
+
+def load_yaml_mapping(text: str, path: Path, first_line: int = 1) -> dict[str, Any]:
+    """Parse YAML that must be a mapping; errors name the file and line.
+
+    `first_line` is the file line the text starts on (front matter starts after `---`).
+    """
+    import yaml  # not needed by a build with nothing to do
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        try:  # libyaml is fast; the Python parser says better where a mistake is
+            yaml.load(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            raise yaml_error(exc, "invalid YAML", path, first_line) from None
+        raise
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DeckError("expected a YAML mapping (key: value lines)", Location(path, first_line))
+    return data

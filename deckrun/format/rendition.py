@@ -1,0 +1,114 @@
+"""A deck's results -> the Marp Markdown files Marp converts: for the screen (HTML) and,
+when asked for, for paper (PDF, PPTX), with the deck's files localized (remote ones from
+the asset cache, placeholders for the missing), lecturer-only slides marked, and the
+course's metadata (author, subject) in the front matter."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .assets import Assets, localize
+from ..execute.cache import Cache
+from ..core.errors import ToolError
+from ..core.files import write_if_changed
+from .markdown import CellFormatter, FigureFolder, inject, templates_for
+from .interactive import still_pictures
+from ..execute.outputs import CellResult
+from ..core.project import Project, course_language
+from ..core.tools import node_modules
+from ..source.slides import parse_slides, with_lecturer_badge
+from ..source.deck import Deck
+from ..source.themes import theme_colours
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """A deck's Marp Markdown: for the screen, and for paper (the same file when they do
+    not differ)."""
+    screen: Path
+    paper: Path
+    warnings: list[str]
+    written: list[Path]
+
+    def markdown_for(self, fmt: str) -> Path:
+        return self.screen if fmt == "html" else self.paper
+
+
+def deck_markdown(deck: Deck, results: list[CellResult], project: Project,
+                  stills: dict[str, bytes] | None = None) -> str:
+    """The deck's Markdown with each cell's marker replaced by its code and outputs
+    (figures are written to build/DECK_files/). With `stills` it is for paper: an
+    interactive output is shown by its still picture."""
+    files = f"{deck.name}_files"
+    formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(project.build_dir / files, files),
+                              node_modules(project.root), stills)
+    paper = stills is not None
+    return inject(deck, [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)])
+
+
+def still_pictures_of(results: list[CellResult], project: Project,
+                      take: Callable[[str, str], bytes]) -> tuple[dict[str, bytes], list[str]]:
+    """Still pictures of the interactive outputs, for paper (taken by `take` in the
+    browser the first time, then from the cache); without a browser, paper shows their
+    text instead, with a warning."""
+    try:
+        return still_pictures(results, node_modules(project.root), Cache(project.root), take), []
+    except ToolError as exc:
+        return {}, [f"interactive outputs are shown as text on paper: {exc}"]
+
+
+def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], stem: str,
+                    assets: Assets) -> Rendition:
+    """Write build/STEM.md (and STEM.paper.md when it differs) from the deck's Markdown
+    for the screen and, when asked for, for paper (`markdown[paper]`)."""
+    theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
+    colours = theme_colours(theme_css)
+    texts, warnings = {}, []
+    for paper, text in markdown.items():
+        localized = localize(text, deck.path, project.build_dir, assets, colours, paper=paper)
+        texts[paper] = with_metadata(with_lecturer_badge(localized.markdown, theme_css), deck, project)
+        warnings += [w for w in localized.warnings if w not in warnings]
+    screen, paper_path = project.build_dir / f"{stem}.md", project.build_dir / f"{stem}.paper.md"
+    written = [screen] if write_if_changed(screen, texts[False]) else []
+    if texts.get(True, texts[False]) == texts[False]:
+        if True in texts:
+            paper_path.unlink(missing_ok=True)
+        return Rendition(screen, screen, warnings, written)
+    if write_if_changed(paper_path, texts[True]):
+        written.append(paper_path)
+    return Rendition(screen, paper_path, warnings, written)
+
+
+def deck_title(deck: Deck) -> str:
+    """The deck's title: its `title:`, else its first heading, else its file's name."""
+    return str(deck.front_matter.get("title") or parse_slides(deck.markdown).title or deck.name)
+
+
+def with_metadata(markdown: str, deck: Deck, project: Project) -> str:
+    """The deck's title and language and the course's metadata as Marp's global
+    directives (the HTML's title and `lang`, the PDF's title, language, author and
+    subject), unless the deck sets them itself."""
+    course = {**project.course, **(deck.front_matter.get("course") or {})}
+    subject = " ".join(str(course[k]) for k in ("code", "name") if course.get(k))
+    wanted = {"title": deck_title(deck), "lang": course_language(project, deck.front_matter, deck.path),
+              "author": course.get("lecturer"), "description": subject}
+    lines = [f"{key}: {json.dumps(str(value))}" for key, value in wanted.items()
+             if value and key not in deck.front_matter]
+    if not lines:
+        return markdown
+    if markdown.startswith("---\n"):
+        return "---\n" + "\n".join(lines) + "\n" + markdown[4:]
+    return "---\n" + "\n".join(lines) + "\n---\n\n" + markdown
+
+
+def slides_at_most(markdown: Path) -> int:
+    """How many slides the Markdown may have, for the time its render may take: one more
+    than the lines that could start a slide (a rule, or a heading where the deck says
+    `headingDivider`). Parsing every deck to count them exactly cost a 40-deck theme edit
+    a second."""
+    text = markdown.read_text(encoding="utf-8")
+    headings = "headingDivider" in text
+    return 1 + sum(line.rstrip() in ("---", "***", "___") or headings and line.startswith("#")
+                   for line in text.splitlines())

@@ -1,0 +1,370 @@
+"""Marp Markdown -> HTML / PDF / PPTX with the Marp CLI pinned in package.json.
+
+Success is judged by the output file (present, complete, of the right kind), never by
+Marp's exit code alone: with arguments in the wrong order Marp prints its help and exits 0.
+Output is written to a temporary name and moved into place, so a failed render never
+replaces a good file with a broken one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..core.errors import ToolError
+from ..core.tools import node_modules
+from ..core.files import DiskFull
+
+FORMATS = ("html", "pdf", "pptx")
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
+                 "microsoft-edge", "microsoft-edge-stable")
+# Seconds per browser operation (Marp's own limit); a slow machine may need more.
+BROWSER_TIMEOUT = float(os.environ.get("DECKRUN_BROWSER_TIMEOUT", 30))
+# Seconds a conversion may take, in all: Marp can wait minutes for a browser that hangs.
+RENDER_BASE, RENDER_PER_SLIDE = 40.0, 1.0
+CHECK_LIMIT = 60.0
+_DISK_FULL = re.compile(r"ENOSPC|EFBIG|EDQUOT|no space left|file too large", re.IGNORECASE)
+ENGINE_CONFIG = Path(__file__).with_name("marp.config.json")
+
+
+def find_browser() -> Path:
+    """The system's Chrome/Chromium/Edge; CHROME_PATH overrides."""
+    override = os.environ.get("CHROME_PATH")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise ToolError(f"CHROME_PATH={override} is not an executable browser")
+        return Path(override)
+    for name in BROWSER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise ToolError("PDF and PPTX output need Chrome, Chromium or Edge, and none was found.\n"
+                    "Install one (Debian/Ubuntu: sudo apt-get install chromium) "
+                    "or set CHROME_PATH to its executable.")
+
+
+def find_marp(root: Path) -> Path:
+    """The pinned Marp CLI."""
+    if shutil.which("node") is None:
+        raise ToolError("Node.js is needed to run the Marp CLI and was not found on PATH: install "
+                        "Node.js 18 or newer (Debian/Ubuntu: sudo apt-get install nodejs npm)")
+    modules = node_modules(root)
+    if modules is None:
+        raise ToolError(f"the Marp CLI is not installed in {root / 'node_modules'}: "
+                        "run `npm ci` (or `./run setup`) in the project folder")
+    return modules / ".bin" / "marp"
+
+
+def marp_options(fmt: str, themes: Path) -> list[str]:
+    """Marp CLI options for `fmt`; input files must come before them (--theme-set takes
+    several values)."""
+    options = ["--html", "--config-file", str(ENGINE_CONFIG)]
+    if fmt != "html":
+        options += [f"--{fmt}", "--allow-local-files", "--browser-path", str(find_browser()),
+                    "--browser-timeout", f"{BROWSER_TIMEOUT:g}"]
+    if fmt == "pdf":
+        options.append("--pdf-outlines")
+    if themes.is_dir() and any(themes.glob("*.css")):
+        options += ["--theme-set", str(themes)]
+    return options
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One output to make: `markdown` converted to `fmt`, moved into place at `target`."""
+    markdown: Path
+    fmt: str
+    target: Path
+    slides: int = 1
+
+
+def render_all(root: Path, jobs: list[RenderJob], themes: Path,
+               worker: "MarpWorker | None" = None) -> dict[RenderJob, Exception | None]:
+    """Make every job's output with as few Marp runs as there are formats: Marp converts
+    many files in one process, with one browser and its own parallelism. Each Markdown
+    is converted from a temporary copy beside it (its relative paths still hold; Marp
+    writes the output beside the input), then checked and moved to its target, so no
+    target is ever half-written. A job whose output did not come out is converted again
+    on its own, for its own error message. Returns each job's error, or None."""
+    outcomes: dict[RenderJob, Exception | None] = {}
+    for fmt in FORMATS:
+        batch = [job for job in jobs if job.fmt == fmt]
+        if len(batch) > 1:
+            outcomes.update(_render_batch(root, batch, themes, worker))
+        for job in batch:
+            if outcomes.get(job, "missing") is not None:
+                try:
+                    render(root, job, themes, worker)
+                    outcomes[job] = None
+                except (ToolError, OSError) as exc:
+                    outcomes[job] = exc
+    return outcomes
+
+
+def _render_batch(root: Path, batch: list[RenderJob], themes: Path,
+                  worker: "MarpWorker | None") -> dict[RenderJob, Exception | None]:
+    token = f"{os.getpid()}-{threading.get_ident() % 10000}"
+    inputs = {job: job.markdown.with_name(f".{job.markdown.stem}.batch{token}.md") for job in batch}
+    outcomes: dict[RenderJob, Exception | None] = {}
+    try:
+        for job, copy in inputs.items():
+            shutil.copyfile(job.markdown, copy)
+        arguments = [*map(str, inputs.values()), *marp_options(batch[0].fmt, themes)]
+        limit = RENDER_BASE + RENDER_PER_SLIDE * sum(job.slides for job in batch)
+        try:
+            worker.run(arguments, limit) if worker else _run_marp([str(find_marp(root)), *arguments], root, limit)
+        except _Hung:
+            return {}  # each job is then tried on its own, and reports its own failure
+        for job, copy in inputs.items():
+            output = copy.with_suffix(f".{job.fmt}")
+            if not _check_output(output, job.fmt):
+                job.target.parent.mkdir(parents=True, exist_ok=True)
+                output.replace(job.target)
+                outcomes[job] = None
+    finally:
+        for copy in inputs.values():
+            copy.unlink(missing_ok=True)
+            for fmt in FORMATS:
+                copy.with_suffix(f".{fmt}").unlink(missing_ok=True)
+    return outcomes
+
+
+def render(root: Path, job: RenderJob, themes: Path, worker: "MarpWorker | None" = None) -> Path:
+    """Make one job's output; raise ToolError with Marp's words on failure. With a
+    `worker` (watch mode), the conversion runs in a Marp CLI kept loaded."""
+    fmt, output = job.fmt, job.target
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.stem}.partial.{fmt}")
+    partial.unlink(missing_ok=True)
+    arguments = [str(job.markdown), *marp_options(fmt, themes), "-o", str(partial)]
+    browser = f" (browser: {find_browser()})" if fmt != "html" else ""
+    limit = RENDER_BASE + RENDER_PER_SLIDE * job.slides
+    try:
+        returncode, said = worker.run(arguments, limit) if worker else \
+            _run_marp([str(find_marp(root)), *arguments], root, limit)
+    except _Hung as hung:
+        partial.unlink(missing_ok=True)
+        what = "the browser did not answer" if fmt != "html" else "Marp did not answer"
+        raise ToolError(f"Marp could not write {output.name}{browser}: {what} within {limit:.0f} s; "
+                        "it was stopped" + (f"\n{_marp_messages(str(hung))}" if str(hung) else "")) from None
+    problem = _check_output(partial, fmt)
+    if returncode != 0 or problem:
+        partial.unlink(missing_ok=True)
+        said = _marp_messages(said)
+        if _DISK_FULL.search(said):
+            raise DiskFull(output, said.splitlines()[-1])
+        raise ToolError(f"Marp could not write {output.name}{browser}: {problem or f'exit code {returncode}'}"
+                        + (f"\n{said}" if said else ""))
+    partial.replace(output)
+    return output
+
+
+def _run_marp(command: list[str], cwd: Path, limit: float) -> tuple[int, str]:
+    """Run Marp in a process group of its own, so that it and its browser go together:
+    when the build is interrupted, or when Marp has given up on a browser that hangs
+    (it would otherwise wait for that browser to go away)."""
+    proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        said = _read_answer(_Lines(proc.stdout), lambda line: False, limit)
+        return proc.wait(), "\n".join(said)
+    finally:
+        _kill_group(proc)
+
+
+class _Lines:
+    """What a child process prints, line by line, read in a thread so waiting can end."""
+
+    def __init__(self, stream) -> None:
+        self.queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.queue.put(line)
+        self.queue.put(None)
+
+    def next(self, timeout: float) -> str | None:
+        """The next line; None at the end; queue.Empty if none came in time."""
+        return self.queue.get(timeout=timeout)
+
+
+def _read_answer(lines: _Lines, done: Callable[[str], bool], limit: float) -> list[str]:
+    """Marp's lines until `done` says one is the last, or the output ends, within `limit`
+    seconds (raise _Hung past it); after Marp reports an error, within a few seconds."""
+    said: list[str] = []
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            line = lines.next(max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            raise _Hung("\n".join(said)) from None
+        if line is None:
+            return said
+        if line.strip():
+            said.append(line.rstrip())
+        if done(line):
+            return said
+        if "ERROR ]" in line or line.startswith("Failed "):
+            deadline = min(deadline, time.monotonic() + 5)
+
+
+class _Hung(Exception):
+    """Marp did not finish in time (a browser that hangs); carries what it said."""
+
+
+def _kill_group(proc: subprocess.Popen, browser: bool = True) -> None:
+    """The process, everything it started (a browser runs in a group of its own, so it is
+    looked for unless none was opened) and everything in its group."""
+    if browser:
+        kill_tree(proc.pid)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _marp_messages(said: str) -> str:
+    """Marp's warnings and errors, without the usage text it prints after some of them
+    (run in the worker, its errors come without the "[ ERROR ]" prefix)."""
+    kept: list[str] = []
+    for line in said.splitlines():
+        if re.match(r"\s*(Usage:|Options:|Basic Options:)", line):
+            break
+        kept.append(line)
+    return "\n".join(kept[:20])
+
+
+class MarpWorker:
+    """A Node process with the Marp CLI loaded and, once a check is asked for, a browser
+    open (worker.mjs, browser.mjs beside this file). One that hangs is killed, and the next
+    request starts a new one."""
+
+    DONE = "@@deckrun-done "
+
+    def __init__(self, root: Path, start: bool = True, background: bool = False) -> None:
+        self.root = root
+        self.background = background  # at a low priority, for work nobody waits for
+        self.proc: subprocess.Popen | None = None
+        self._lines: _Lines | None = None
+        self._browser = False  # may it have opened a browser (a check, a PDF)?
+        self._lock = threading.Lock()  # one request at a time (decks build in threads)
+        find_marp(root)  # no Node or no Marp CLI: said now
+        if start:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Start loading the Marp CLI, so that it is ready when the first request comes."""
+        with self._lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._start()
+
+    def _start(self) -> None:
+        package = find_marp(self.root).resolve().parent  # .bin/marp -> @marp-team/marp-cli/marp-cli.js
+        self.proc = subprocess.Popen(
+            (["nice", "-n", "10"] if self.background else [])
+            + ["node", str(Path(__file__).with_name("worker.mjs")), str(package / "lib" / "index.js")],
+            cwd=self.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1, start_new_session=True)
+        self._lines = _Lines(self.proc.stdout)
+
+    def _ask(self, request: dict, limit: float) -> tuple[dict, str]:
+        with self._lock:
+            self._browser = self._browser or "marp" not in request or any(  # (Marp makes HTML without one)
+                arg in request["marp"] for arg in ("--pdf", "--pptx", "--image", "--images"))
+            return self._ask_now(request, limit)
+
+    def _ask_now(self, request: dict, limit: float) -> tuple[dict, str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        assert self.proc and self.proc.stdin and self._lines
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        try:
+            said = _read_answer(self._lines, lambda line: line.startswith(self.DONE), limit)
+        except BaseException:
+            self._stop()  # a hung or interrupted worker is not reused
+            raise
+        if not said or not said[-1].startswith(self.DONE):
+            self._stop()
+            raise ToolError("the Marp worker stopped: " + "\n".join(said))
+        return json.loads(said[-1][len(self.DONE):]), "\n".join(said[:-1])
+
+    def run(self, arguments: list[str], limit: float) -> tuple[int, str]:
+        answer, said = self._ask({"marp": arguments}, limit)
+        return int(answer.get("code", 1)), said
+
+    def check(self, html: Path, accessibility: bool) -> list[dict]:
+        """What checker.mjs finds in a rendered deck: overflow, alt text, contrast."""
+        try:
+            answer, said = self._ask({"check": str(html), "browser": str(find_browser()),
+                                      "accessibility": accessibility}, CHECK_LIMIT)
+        except _Hung:
+            raise ToolError(f"could not check {html.name}: the browser ({find_browser()}) did not answer") from None
+        if "reports" not in answer:
+            raise ToolError(f"could not check {html.name} in the browser: {answer.get('error') or said}")
+        return answer["reports"]
+
+    def still(self, page: Path, png: Path) -> Path:
+        """A picture of a page's content (an interactive output), taken in the browser."""
+        try:
+            answer, said = self._ask({"still": str(page), "png": str(png), "browser": str(find_browser())},
+                                     CHECK_LIMIT)
+        except _Hung:
+            raise ToolError(f"no still picture of {page.name}: the browser ({find_browser()}) did not answer") from None
+        if "png" not in answer or not png.exists():
+            raise ToolError(f"no still picture of {page.name}: {answer.get('error') or said}")
+        return png
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc, self._browser)
+        self.proc = self._lines = None
+        self._browser = False
+
+    def close(self) -> None:
+        """Stop it, its browser and whatever they started (nothing it did is pending)."""
+        with self._lock:
+            self._stop()
+
+
+def kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _check_output(path: Path, fmt: str) -> str:
+    """Why `path` is not a complete file of kind `fmt` ('' when it is)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return "no output file was written"
+    with path.open("rb") as handle:
+        head = handle.read(1024)
+        handle.seek(max(path.stat().st_size - 1024, 0))
+        tail = handle.read()
+    if fmt == "pdf" and not (head.startswith(b"%PDF-") and b"%%EOF" in tail):
+        return "the PDF is incomplete"
+    if fmt == "pptx" and not head.startswith(b"PK"):
+        return "the PPTX is not a valid file"
+    if fmt == "html" and b"</html>" not in tail.lower():
+        return "the HTML is incomplete"
+    return ""

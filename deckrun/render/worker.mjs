@@ -1,0 +1,48 @@
+// deckrun's Node side, kept running: Marp conversions with the Marp CLI loaded once (a
+// conversion then costs ~0.1 s instead of a Node start-up), and checks of rendered decks
+// in a browser kept open (browser.mjs).
+//
+// One JSON request per input line:
+//   {"marp": [CLI arguments...]}                      -> {"code": exit code}
+//   {"check": "deck.html", "browser": "/path/to/chrome", "accessibility": true}
+//                                                      -> {"reports": [...]}
+//   {"still": "page.html", "png": "page.png", "browser": "/path/to/chrome"} -> {"png": path}
+// Messages (Marp's log) come first; the answer is one line "@@deckrun-done <JSON>".
+import { createInterface } from 'node:readline'
+import { pathToFileURL } from 'node:url'
+import { dirname } from 'node:path'
+
+const marpEntry = process.argv[2] // .../node_modules/@marp-team/marp-cli/lib/index.js
+const modules = dirname(dirname(dirname(dirname(marpEntry))))
+const { marpCli } = await import(pathToFileURL(marpEntry).href)
+let checker = null
+
+async function browser(path) {
+  if (!checker) {
+    const { openChecker } = await import('./browser.mjs')
+    checker = await openChecker(modules, path)
+  }
+  return checker
+}
+
+async function answer(request) {
+  if (request.marp) return { code: await marpCli(request.marp) }
+  if (request.check) {
+    const reports = await (await browser(request.browser)).check(request.check, { accessibility: request.accessibility })
+    return { reports }
+  }
+  if (request.still) return { png: await (await browser(request.browser)).still(request.still, request.png) }
+  throw new Error(`unknown request: ${JSON.stringify(request)}`)
+}
+
+for await (const line of createInterface({ input: process.stdin })) {
+  let result
+  try {
+    result = await answer(JSON.parse(line))
+  } catch (error) {
+    console.log(String(error))
+    result = { code: 1, error: String(error) }
+  }
+  console.log(`@@deckrun-done ${JSON.stringify(result)}`)
+}
+if (checker) await checker.close()

@@ -1,0 +1,310 @@
+"""Read a deck: front matter, Jinja2 (course context, partials, snippet()), and its cells.
+
+A deck comes out as Markdown in which each cell is a one-line marker, plus the cells in
+slide order. Inline `python run` fences are cut out before Jinja sees the text (so code
+may contain `{{`), and every template, partials included, goes through the same loader.
+"""
+from __future__ import annotations
+
+import io
+import re
+import sys
+import traceback
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .cells import Cell, SnippetFile, make_options, parse_snippet_file, split_options
+from ..core.errors import DeckError, Location, read_source
+from ..core.files import write_atomic
+from ..core.project import Project, load_yaml_mapping
+
+MARKER = "<!-- deckrun:cell:{} -->"
+MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
+
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_RUN_INFO = re.compile(r"^\s*python\s+run\s*$")
+# Opts a fence into templating: braces, so it can never be a language (```jinja shows Jinja).
+_TEMPLATE_MARK = re.compile(r"(?:^|\s)\{template\}(?=\s|$)")
+_MATH_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>\$\$)(?P<info>)\s*$")
+_INLINE_CODE = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_JINJA_SYNTAX = re.compile(r"\{[{%#]")
+_RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
+_RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
+
+
+@dataclass(frozen=True)
+class Deck:
+    path: Path
+    front_matter: dict[str, Any]
+    markdown: str             # rendered Markdown, each cell a MARKER line
+    cells: tuple[Cell, ...]   # in slide order; cells[i] belongs to MARKER i
+    sources: frozenset[Path] = frozenset()  # the files it was made from: deck, partials, snippets
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def load_deck(path: Path, project: Project) -> Deck:
+    """Everything that can be checked before running code is checked here."""
+    path = path.resolve()
+    if not path.exists():
+        raise DeckError("deck file not found", Location(path))
+    text = read_source(path)
+    front_matter, body = read_front_matter(text, path)
+    if not body.strip():
+        raise DeckError("the deck is empty: write its slides after the front matter "
+                        "(slides are separated by lines of ---)", Location(path, 1))
+    collector = _CellCollector(project)
+    env = _environment(path, project, collector)
+    overrides = front_matter.get("course") or {}
+    if not isinstance(overrides, dict):
+        raise DeckError("front matter 'course:' must be a mapping of course.yaml keys", Location(path, 2))
+    context = {
+        "course": {**project.course, **overrides},
+        "deck": front_matter,
+        "snippet": collector.snippet,
+    }
+    try:
+        template = env.get_template(path.name)
+        markdown = template.render(context)
+    except DeckError:
+        raise
+    except jinja2.TemplateSyntaxError as exc:
+        where = Location(Path(exc.filename or path), exc.lineno)
+        raise DeckError(f"template syntax error: {exc.message}", where) from None
+    except jinja2.TemplateNotFound as exc:
+        raise DeckError(f"included file not found: {exc.name}", _template_location(exc, path)) from None
+    except Exception as exc:  # an error while rendering: undefined variable, bad call...
+        raise DeckError(f"template error: {type(exc).__name__}: {exc}",
+                        _template_location(exc, path)) from None
+    return Deck(path, front_matter, markdown, tuple(collector.cells), frozenset(collector.files))
+
+
+def read_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
+    """The front matter (between `---` lines at the top) and the text after it."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}, text
+    for end, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return load_yaml_mapping("\n".join(lines[1:end]), path, first_line=2), "\n".join(lines[end + 1:])
+    raise DeckError("front matter opened with '---' is never closed", Location(path, 1))
+
+
+def _template_location(exc: BaseException, deck: Path) -> Location:
+    """The innermost template frame of a render-time error (Jinja rewrites tracebacks so
+    template frames carry the template's file name and line)."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith(".md"):
+            return Location(Path(frame.filename), frame.lineno)
+    return Location(deck)
+
+
+def _environment(deck: Path, project: Project, collector: "_CellCollector") -> jinja2.Environment:
+    search = [str(deck.parent)]
+    if project.slides_dir.resolve() != deck.parent:
+        search.append(str(project.slides_dir))
+    env = jinja2.Environment(
+        loader=_CellLoader(search, collector),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        bytecode_cache=_bytecode_cache(project.build_dir / ".jinja"),  # unchanged decks: no compiling
+    )
+    env.globals["_cell"] = collector.inline_cell
+    env.globals["_literal"] = collector.literal
+    return env
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's compiled templates in build/.jinja: written whole (atomically), and one
+    that cannot be read is compiled again."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        out = io.BytesIO()
+        bucket.write_bytecode(out)
+        try:
+            write_atomic(Path(self._get_cache_filename(bucket)), out.getvalue())
+        except OSError:
+            pass  # a cache: the next build compiles again
+
+
+@lru_cache(maxsize=4)
+def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache:
+    folder.mkdir(parents=True, exist_ok=True)
+    return _BytecodeCache(str(folder))
+
+
+class _CellLoader(jinja2.FileSystemLoader):
+    """Loads templates with their `python run` fences swapped for `_cell(...)` calls."""
+
+    def __init__(self, search: list[str], collector: "_CellCollector") -> None:
+        super().__init__(search)
+        self.collector = collector
+
+    def get_source(self, environment, template):  # type: ignore[override]
+        pieces = jinja2.loaders.split_template_path(template)  # refuses `..`: nothing outside
+        for folder in self.searchpath:
+            path = Path(folder, *pieces)
+            if path.is_file():
+                break
+        else:
+            raise jinja2.TemplateNotFound(template)
+        mtime = path.stat().st_mtime
+        self.collector.files.add(path.resolve())
+        source = self.collector.cut_fences(read_source(path), path)
+        return source, str(path), lambda: path.exists() and path.stat().st_mtime == mtime
+
+
+class _CellCollector:
+    """Finds cells while the deck renders and hands out their markers, in slide order."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.cells: list[Cell] = []
+        self._inline: dict[tuple[str, int], Cell] = {}
+        self._snippet_files: dict[Path, SnippetFile] = {}
+        self.files: set[Path] = set()
+        self.literals: list[str] = []  # code shown as written (see cut_fences)
+        self._ran: dict[Path, set[str]] = {}  # snippet file -> labels of its pieces the deck runs
+
+    def _add(self, cell: Cell) -> str:
+        self.cells.append(cell)
+        return MARKER.format(len(self.cells) - 1)
+
+    # -- the template's source: cells cut out, code kept literal
+
+    def cut_fences(self, source: str, path: Path) -> str:
+        """Prepare a template's source, keeping its line numbers: each `python run` fence
+        becomes `{{ _cell(...) }}`, and code shown on a slide (other fences, `$$` math,
+        inline code with `{{`, `{%` or `{#` in it) becomes `{{ _literal(n) }}`, so Jinja
+        leaves it exactly as written, whatever its language. A fence whose info string
+        holds `{template}` (```yaml {template}) is a template like prose. `{% raw %}`
+        blocks are left alone."""
+        lines = source.split("\n")
+        out: list[str] = []
+        i, raw = 0, False
+        while i < len(lines):
+            line = lines[i]
+            opening = None if raw else _RAW_OPEN.search(line)
+            if raw or opening:  # inside {% raw %}: Jinja itself keeps it literal
+                raw = not _RAW_CLOSE.search(line, opening.end() if opening else 0)
+                out.append(line)
+                i += 1
+                continue
+            opened = _FENCE_OPEN.match(line) or _MATH_OPEN.match(line)
+            if not opened:
+                out.append(_INLINE_CODE.sub(self._literal_span, line))
+                i += 1
+                continue
+            end = _closing_fence(lines, i, opened.group("fence"))
+            info = opened.group("info")
+            indent = opened.group("indent")
+            newlines = "\n" * (min(end, len(lines) - 1) - i)
+            if _RUN_INFO.match(info):
+                if end == len(lines):
+                    raise DeckError("'python run' fence is never closed", Location(path, i + 1))
+                code = "\n".join(_strip_indent(text, len(indent)) for text in lines[i + 1:end])
+                self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1)
+                out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
+            elif _TEMPLATE_MARK.search(info):  # opted in: the code is a template
+                out.append(line.replace(_TEMPLATE_MARK.search(info).group(0), " ", 1).rstrip())
+                out.extend(lines[i + 1:end + 1])
+            else:
+                self.literals.append("\n".join(lines[i:end + 1]))
+                out.append(f"{{{{ _literal({len(self.literals) - 1}) }}}}{{#{newlines}#}}")
+            i = end + 1
+        return "\n".join(out)
+
+    def _literal_span(self, span: re.Match) -> str:
+        if not _JINJA_SYNTAX.search(span.group(0)):
+            return span.group(0)
+        self.literals.append(span.group(0))
+        return f"{{{{ _literal({len(self.literals) - 1}) }}}}"
+
+    def literal(self, index: int) -> str:
+        return self.literals[index]
+
+    def _inline_cell(self, code: str, path: Path, fence_line: int) -> Cell:
+        body, options, start = split_options(code, Location(path, fence_line + 1))
+        return Cell(body, options, origin=start, reference=Location(path, fence_line))
+
+    def inline_cell(self, path: str, index: int) -> str:
+        return self._add(self._inline[(path, index)])
+
+    # -- snippet("file.py#cell", **options)
+
+    def snippet(self, ref: str, **raw_options: Any) -> str:
+        where = _caller_location()
+        file_part, _, cell_name = str(ref).partition("#")
+        path = (self.project.snippets_dir / file_part).resolve()
+        if not path.is_relative_to(self.project.root):
+            raise DeckError(f"snippet path '{file_part}' leads outside the course folder: "
+                            "snippets are read from snippets/ (or elsewhere in the course)", where)
+        if not path.is_file():
+            raise DeckError(f"snippet file not found: snippets/{file_part}", where)
+        self.files.add(path)
+        snippet_file = self._snippet_files.get(path) or parse_snippet_file(path)
+        self._snippet_files[path] = snippet_file
+        ran = self._ran.setdefault(path, set())
+        if cell_name:
+            found = snippet_file.cells.get(cell_name)
+            if found is None:
+                names = ", ".join(snippet_file.cells) or "none: mark cells with '# %% name'"
+                raise DeckError(f"no cell named '{cell_name}' in snippets/{file_part} "
+                                f"(cells: {names})", where)
+            for piece in snippet_file.needed_before(cell_name):
+                if piece.label not in ran:  # a script would have run it: run it first, unseen
+                    body, options, start = split_options(piece.code, Location(path, piece.line))
+                    self._add(Cell(body, replace(options, echo=False, output="hide"), origin=start,
+                                   reference=where, name=piece.name, setup=True))
+                    ran.add(piece.label)
+            code, line = found.code, found.line
+            ran.add(cell_name)
+        else:
+            code, line = snippet_file.text, 1
+            ran.update(piece.label for piece in snippet_file.order)
+        body, options, start = split_options(code, Location(path, line))
+        options = make_options(raw_options, where, options)
+        return self._add(Cell(body, options, origin=start, reference=where, name=cell_name))
+
+
+def _closing_fence(lines: list[str], start: int, fence: str) -> int:
+    """Index of the line closing the fence opened at `start` (len(lines) if none)."""
+    closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+    for j in range(start + 1, len(lines)):
+        if closing.match(lines[j]):
+            return j
+    return len(lines)
+
+
+def _strip_indent(line: str, width: int) -> str:
+    return line[width:] if line[:width].strip() == "" else line.lstrip()
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _caller_location() -> Location:
+    """The template file and line that called a global function (Jinja keeps the
+    template in the frame's globals and maps Python lines back to template lines)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if template is not None and template.filename:
+            return Location(Path(template.filename), template.get_corresponding_lineno(frame.f_lineno))
+        frame = frame.f_back
+    return Location(Path("<deck>"))
+
