@@ -2,7 +2,8 @@
 kernel may skip, and the order that lets the preview show an edited cell first."""
 from __future__ import annotations
 
-from deckrun.source.analysis import ValueLedger, code_facts, replay_set, run_order, warm_replays
+from deckrun.execute.warm import ValueLedger
+from deckrun.source.analysis import code_facts, replay_set, run_order, warm_replays
 
 # A deck like Session 12's: a translator, then a classifier reusing the name `model`.
 DECK = [

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..source.cells import Cell
-from ..source.deck import Deck
+if TYPE_CHECKING:  # what --refresh names
+    from ..source.cells import Cell
+    from ..source.deck import Deck
 
 
 @dataclass(frozen=True)

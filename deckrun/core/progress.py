@@ -8,11 +8,13 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..source.cells import Cell
 from .errors import DeckError, Location, ToolError
-from ..execute.outputs import CellResult
+
+if TYPE_CHECKING:  # what the stages report about
+    from ..execute.outputs import CellResult
+    from ..source.cells import Cell
 
 
 class Progress:

@@ -50,6 +50,7 @@ class OutputCollector:
     _kept_bytes: int = 0
     _dropped: dict[str, int] = field(default_factory=lambda: {"lines": 0, "bytes": 0})
     _notes: list[str] = field(default_factory=list)
+    _timed_out: bool = False
 
     def stream(self, name: str, text: str) -> None:
         room = self.limits.bytes - self._kept_bytes
@@ -107,6 +108,12 @@ class OutputCollector:
     def error(self, error: Error) -> None:
         self.outputs.append(error)
 
+    def timed_out(self, seconds: float) -> None:
+        """The cell was stopped: an error on its slide (with `error: true`), never cached."""
+        self._timed_out = True
+        self.error(Error("TimeoutError", f"the cell ran longer than {seconds:g} s "
+                                         "(raise it with the 'timeout' option)", ""))
+
     def clear(self) -> None:
         self.outputs.clear()
         self._kept_bytes = 0
@@ -143,7 +150,7 @@ class OutputCollector:
             notes.append(f"output cut to {self.limits.lines} lines / {self.limits.megabytes:g} MB "
                          f"({hidden} lines not kept)")
         return CellResult(tuple(cleaned), seconds, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                          tuple(notes))
+                          tuple(notes), self._timed_out)
 
     def _mask(self, text: str) -> str:
         for secret in self.secrets:

@@ -18,7 +18,8 @@ from ..source.cells import Cell, parse_snippet_file
 from ..core.errors import DeckError, Location
 from .capture import OutputLimits
 from .environment import Probe, environment, local_probe
-from .kernel import Kernel, KernelPool, KernelSettings
+from .connection import KernelSettings
+from .warm import KernelPool, WarmKernel
 from .remote import Gateway, choose_gateway
 from ..core.options import BuildOptions
 from .outputs import CellResult, Error
@@ -114,10 +115,10 @@ def execute_cells(deck: Deck, project: Project, options: BuildOptions, kernels: 
     settings = execute_settings(project, deck, options)
     with ExitStack() as leases:
         @once
-        def kernel() -> Kernel:  # started when first needed: to ask a remote one, or to run
+        def kernel() -> WarmKernel:  # started when first needed: to ask a remote one, or to run
             return leases.enter_context(kernels.lease(deck.path, kernel_settings(project, settings)))
 
-        probe = local_probe if settings.gateway is None else lambda modules: kernel().describe(modules)
+        probe = local_probe if settings.gateway is None else lambda modules: kernel().kernel.describe(modules)
         plan = plan_deck(deck, project, options, cache, settings, probe)
         execution = Execution(plan.results, plan.keys, plan.computed_with, settings,  # type: ignore[arg-type]
                               cached=len(deck.cells) - len(plan.stale),
@@ -151,9 +152,9 @@ def look_at(deck: Deck, project: Project, options: BuildOptions, cache: Cache,
         return plan_deck(deck, project, options, cache, settings, local_probe), installed(local_probe, distributions)
     pool = KernelPool()
     try:
-        with pool.lease(deck.path, kernel_settings(project, settings)) as kernel:
-            return plan_deck(deck, project, options, cache, settings, kernel.describe), \
-                installed(kernel.describe, distributions)
+        with pool.lease(deck.path, kernel_settings(project, settings)) as warm:
+            return plan_deck(deck, project, options, cache, settings, warm.kernel.describe), \
+                installed(warm.kernel.describe, distributions)
     finally:
         pool.shutdown()
 
@@ -164,10 +165,10 @@ def installed(probe: Probe, distributions: list[str]) -> dict[str, str]:
     return {name: versions[name] for name, versions in found.items() if name in versions}
 
 
-def run_stale(deck: Deck, project: Project, plan: Plan, kernel: Kernel, cache: Cache, hooks: CellHooks,
+def run_stale(deck: Deck, project: Project, plan: Plan, kernel: WarmKernel, cache: Cache, hooks: CellHooks,
               execution: Execution, first_done: Callable[[Execution], None] | None) -> None:
     """Run the cells the cache does not have, with the replays their state needs."""
-    kernel.send_files(project.root, [project.snippets_dir, project.root / "data", *sorted(execution.inputs)])
+    kernel.kernel.send_files(project.root, [project.snippets_dir, project.root / "data", *sorted(execution.inputs)])
     # Replays: run for the state they leave, outputs discarded (they are cached). A warm
     # kernel (watch mode) may hold that state already.
     facts = [code_facts(cell.code) for cell in deck.cells]
@@ -204,7 +205,7 @@ def frozen_warnings(deck: Deck, plan: Plan, options: BuildOptions) -> list[str]:
             f"than the kernel has ({'; '.join(changes)}; {why})"]
 
 
-def run_cell(deck: Deck, index: int, plan: Plan, kernel: Kernel, replay: bool, cache: Cache,
+def run_cell(deck: Deck, index: int, plan: Plan, kernel: WarmKernel, replay: bool, cache: Cache,
              hooks: CellHooks, execution: Execution) -> None:
     cell, key = deck.cells[index], plan.keys[index]
     hooks.on_cell_start(index, len(deck.cells), cell, replay)
@@ -221,7 +222,7 @@ def run_cell(deck: Deck, index: int, plan: Plan, kernel: Kernel, replay: bool, c
         return
     plan.results[index] = result
     plan.computed_with[index] = key
-    if not (error and error.ename == "TimeoutError"):  # a timeout may pass next time
+    if not result.timed_out:  # a time-out may pass next time
         cache.store(key, result)
 
 
@@ -285,10 +286,23 @@ def _defined_elsewhere(cell: Cell, error: Error) -> str:
         "which comes after this cell in the file)" if later else "which did not run before this cell)")
 
 
+class CellFailed(DeckError):
+    """A cell raised (and was not allowed to: no `error: true`)."""
+
+
+class CellTimeout(DeckError):
+    """A cell ran past its time-out and was stopped."""
+
+
 def cell_error(cell: Cell, result: CellResult) -> DeckError:
-    """A cell raised: say where in the deck, where in the code, and show the traceback."""
+    """A cell raised or was stopped: say where in the deck, where in the code, and show
+    the traceback."""
     error = result.error
     assert error is not None
+    if result.timed_out:
+        return CellTimeout(f"cell raised {error.ename}: {error.evalue}", cell.reference,
+                           also=(cell.origin,) if cell.origin.path != cell.reference.path else (),
+                           detail="(add '#| error: true' to show the time-out on the slide instead)")
     origin = cell.origin
     if error.line is not None and origin.line is not None:
         origin = Location(origin.path, origin.line + error.line - 1)
@@ -296,5 +310,4 @@ def cell_error(cell: Cell, result: CellResult) -> DeckError:
     message = f"cell raised {error.ename}: {error.evalue}"
     hint = _HINTS.get(error.ename) or _defined_elsewhere(cell, error) or \
         "(add '#| error: true' if the exception is the point of the slide)"
-    return DeckError(message, cell.reference, also=also,
-                     detail=(error.traceback or "") + "\n" + hint)
+    return CellFailed(message, cell.reference, also=also, detail=(error.traceback or "") + "\n" + hint)

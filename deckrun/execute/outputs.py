@@ -75,6 +75,7 @@ class CellResult:
     seconds: float = 0.0
     computed: str = ""  # when it ran (UTC, ISO 8601): the outputs' provenance
     notes: tuple[str, ...] = ()  # what capturing changed (output cut, figure scaled down)
+    timed_out: bool = False      # stopped at its time-out (never cached: it may pass next time)
 
     @property
     def error(self) -> Error | None:

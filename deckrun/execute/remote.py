@@ -1,16 +1,16 @@
 """Cells run on a remote Jupyter kernel: one served over HTTP + WebSocket by Jupyter
 Kernel Gateway or Enterprise Gateway (a GPU server, a department's cluster).
 
-Jupyter Server's gateway client speaks the protocol (the optional extra
-`deckrun[gateway]`); on top of it this module adds what a build needs: the token on the
-WebSocket too (the client sends it on HTTP only), liveness asked of the gateway,
-messages read without busy-waiting, the course's files sent to the kernel through the
-kernel itself (any gateway works), and errors that say what went wrong.
+The gateway's own API is spoken directly (REST for the kernel's life, one WebSocket for
+its messages), each connection with its own URL and token, so decks with different
+gateways can build side by side. On top of it this module adds what a build needs: the
+token on the WebSocket too, liveness asked of the gateway, and errors that say what went
+wrong.
 
 The remote kernel does not share the lecturer's disk: before the first cell it gets a
 fresh working folder holding `snippets/`, `data/` and the files cells declare as
-inputs, sent again when they change. Outputs come back as from a local kernel, and are
-cached under the same keys (the key says nothing about where a cell ran).
+inputs (sent through the kernel itself, so any gateway works), sent again when they
+change. Outputs come back as from a local kernel, and are cached like local ones.
 """
 from __future__ import annotations
 
@@ -19,14 +19,18 @@ import io
 import json
 import os
 import queue
+import threading
+import urllib.error
+import urllib.request
+import uuid
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .capture import secret_values
 from ..core.errors import DeckError, Location, ToolError
-from .kernel import KERNEL_ENV, Kernel, KernelDied, KernelSettings
+from .connection import KERNEL_ENV, KernelDied, KernelSettings
 
 URL_ENV, TOKEN_ENV = "JUPYTER_GATEWAY_URL", "JUPYTER_GATEWAY_AUTH_TOKEN"
 UPLOAD_LIMIT_MB = 100     # the course's files sent to a remote kernel, at most
@@ -55,125 +59,171 @@ def choose_gateway(setting: Any, kernel_name: Any, option: str | None, where: Lo
     return Gateway(url.rstrip("/"), kernel_name or "python3")
 
 
-class RemoteKernel(Kernel):
-    """A deck's kernel on a Jupyter gateway: the same cells, outputs and errors as a local
-    one; started, watched and shut down over the gateway's REST API."""
+class GatewayConnection:
+    """A deck's kernel on a Jupyter gateway: started, watched, interrupted, restarted and
+    shut down over the gateway's REST API; its messages over its WebSocket, read by a
+    thread of their own."""
 
-    def __init__(self, settings: KernelSettings, keep_values: bool = False) -> None:
-        super().__init__(settings, keep_values)
-        self._files_sent = ""  # a digest of the files the kernel's folder holds
-        self._files: tuple[Path, list[Path]] | None = None  # what send_files was last given
+    remote = True
+
+    def __init__(self, settings: KernelSettings) -> None:
+        assert settings.gateway is not None
+        self.settings, self.gateway = settings, settings.gateway
+        self.token = os.environ.get(TOKEN_ENV) or None
+        self.kernel_id: str | None = None
+        self.session = uuid.uuid4().hex
+        self._socket = None
+        self._send_lock = threading.Lock()
+        self._iopub: queue.Queue = queue.Queue()
+        self._shell: queue.Queue = queue.Queue()
+        self._closed = threading.Event()
+
+    # -- the kernel's life, over REST
+
+    def _request(self, method: str, path: str, body: dict | None = None,
+                 timeout: float = CONNECT_TIMEOUT) -> Any:
+        headers = {"Content-Type": "application/json", **self._auth()}
+        data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+        request = urllib.request.Request(self.gateway.url + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"} if self.token else {}
 
     def start(self) -> None:
-        gateway = self.settings.gateway
-        assert gateway is not None
-        from jupyter_core.utils import run_sync
-
-        manager_class = _manager_class()
-        _configure(gateway)
-        env = self.settings.kernel_env()
-        self._secrets = secret_values(env, self.settings.secrets)
-        self.manager = manager_class()
         try:
-            # Only KERNEL_* variables (and those the gateway allows) reach a remote kernel's
-            # environment; the setup cell sets the rest.
-            run_sync(self.manager.start_kernel)(kernel_name=gateway.kernel_name, env={})
-            self.client = self.manager.client()
-            run_sync(self.client.start_channels)()
-            run_sync(self.client.wait_for_ready)(timeout=self.settings.startup_timeout)
-        except Exception as exc:  # noqa: BLE001 (tornado, websocket and OS errors alike)
-            raise _explain(exc, gateway) from None
-        self._set_up()
+            import websocket
+        except ImportError:
+            raise ToolError("running cells on a Jupyter gateway needs websocket-client: "
+                            "pip install 'deckrun[gateway]'") from None
 
-    def _setup_code(self) -> str:
+        # The gateway keeps what its allow-list lets through of this; the setup code sets
+        # the rest in the kernel (PYTHONHASHSEED only works from the start).
+        env = {**KERNEL_ENV, **self.settings.env,
+               **{k: v for k, v in os.environ.items() if k.startswith("KERNEL_")}}
+        try:
+            model = self._request("POST", "/api/kernels", {"name": self.gateway.kernel_name, "env": env},
+                                  timeout=self.settings.startup_timeout)
+            self.kernel_id = model["id"]
+            url = "ws" + self.gateway.url[len("http"):] + f"/api/kernels/{self.kernel_id}/channels"
+            self._socket = websocket.create_connection(
+                url, timeout=CONNECT_TIMEOUT, header=[f"{k}: {v}" for k, v in self._auth().items()],
+                enable_multithread=True)
+            self._socket.settimeout(None)
+            threading.Thread(target=self._read, name="gateway-messages", daemon=True).start()
+            self._wait_for_ready()
+        except (KernelDied, ToolError):
+            raise
+        except Exception as exc:  # noqa: BLE001 (HTTP, WebSocket and OS errors alike)
+            raise _explain(exc, self.gateway) from None
+
+    def prelude(self) -> str:
         env = {**KERNEL_ENV, **self.settings.env}
-        return _SETUP_REMOTE.format(env=json.dumps(env)) + super()._setup_code().replace(
-            repr(str(self.settings.snippets_dir)), "__import__('os').path.abspath('snippets')")
+        return _SETUP_REMOTE.format(env=json.dumps(env))
 
-    def _set_up(self) -> None:
-        super()._set_up()  # a fresh working folder (after a restart too): the files again
-        self._files_sent = ""
-        if self._files is not None:
-            self.send_files(*self._files)
+    def snippets_path(self) -> str:
+        return "__import__('os').path.abspath('snippets')"
 
-    def send_files(self, root: Path, files: list[Path]) -> None:
-        """The files cells read, into the kernel's working folder (again when changed)."""
-        self._files = (root, files)
-        members = _members(root, files)
-        digest = json.dumps([(name, file.stat().st_size, file.stat().st_mtime_ns) for name, file in members])
-        if digest == self._files_sent:
-            return
-        archive = _archive(members)
-        if len(archive) > UPLOAD_LIMIT_MB * 2**20:
-            raise DeckError(f"the files to send to the remote kernel (snippets/, data/ and declared inputs) "
-                            f"come to {len(archive) / 2**20:.0f} MB, above the {UPLOAD_LIMIT_MB} MB limit",
-                            detail="Keep large data on the remote machine and read it from there, "
-                                   "or make data/ smaller.")
-        code = ["__deckrun_archive = bytearray()"]
-        code += [f"__deckrun_archive += __import__('base64').b64decode({base64.b64encode(archive[at:at + _CHUNK]).decode()!r})"
-                 for at in range(0, len(archive), _CHUNK)]
-        code.append(_UNPACK)
-        for part in code:
-            result = self._execute(part, timeout=self.settings.startup_timeout, store_history=False)
-            if result.error:
-                raise ToolError(f"could not send the course's files to the remote kernel: {result.error.evalue}")
-        self._files_sent = digest
-
-    def _next_message(self, timeout: float) -> dict:
-        """The next iopub message; the gateway's own word that the kernel restarted, died
-        or was shut down (culled for being idle) is the kernel's death."""
-        assert self.client is not None
-        channel = self.client.iopub_channel
+    def alive(self) -> bool:
         try:
-            msg = channel.get(timeout=timeout)  # (its async get_msg busy-waits)
+            return self.kernel_id is not None and self._request("GET", f"/api/kernels/{self.kernel_id}") is not None
+        except Exception:  # noqa: BLE001 (a 404, or the gateway is gone: so is the kernel)
+            return False
+
+    def death(self) -> str:
+        return f"the gateway at {self.gateway.url} no longer has it"
+
+    def interrupt(self) -> None:
+        self._request("POST", f"/api/kernels/{self.kernel_id}/interrupt")
+
+    def restart(self) -> None:
+        self._request("POST", f"/api/kernels/{self.kernel_id}/restart", timeout=self.settings.startup_timeout)
+        self._wait_for_ready()
+
+    def shutdown(self) -> None:
+        try:
+            if self._socket is not None:
+                self._socket.close()
+            if self.kernel_id is not None:
+                self._request("DELETE", f"/api/kernels/{self.kernel_id}")
+        except Exception:  # noqa: BLE001 (a gateway that is gone has nothing left to stop)
+            pass
+        self._socket = self.kernel_id = None
+
+    # -- messages, over the WebSocket
+
+    def _read(self) -> None:
+        try:
+            while True:
+                message = json.loads(self._socket.recv())
+                (self._iopub if message.get("channel") == "iopub" else self._shell).put(message)
+        except Exception:  # noqa: BLE001 (closed, by us or by the gateway)
+            self._closed.set()
+
+    def _send(self, msg_type: str, content: dict) -> str:
+        msg_id = uuid.uuid4().hex
+        message = {"header": {"msg_id": msg_id, "username": "deckrun", "session": self.session,
+                              "msg_type": msg_type, "version": "5.3",
+                              "date": datetime.now(timezone.utc).isoformat()},
+                   "parent_header": {}, "metadata": {}, "content": content, "buffers": [], "channel": "shell"}
+        with self._send_lock:
+            self._socket.send(json.dumps(message))
+        return msg_id
+
+    def execute(self, code: str, store_history: bool) -> str:
+        return self._send("execute_request", {"code": code, "silent": False, "store_history": store_history,
+                                              "user_expressions": {}, "allow_stdin": False,
+                                              "stop_on_error": True})
+
+    def _wait_for_ready(self) -> None:
+        """Ask for the kernel's info until it answers: then it runs code. What it said
+        before (a restart's shutdown and status messages) is not news for the next cell."""
+        deadline = datetime.now().timestamp() + self.settings.startup_timeout
+        while datetime.now().timestamp() < deadline:
+            asked = self._send("kernel_info_request", {})
+            try:
+                while True:
+                    reply = self._shell.get(timeout=1)
+                    if reply["parent_header"].get("msg_id") == asked:
+                        self._drain()
+                        return
+            except queue.Empty:
+                if self._closed.is_set():
+                    raise ToolError(f"the Jupyter gateway at {self.gateway.url} closed the kernel's connection")
+        raise ToolError(f"the remote kernel on {self.gateway.url} did not answer within "
+                        f"{self.settings.startup_timeout:g} s")
+
+    def _drain(self, quiet: float = 0.2) -> None:
+        """Drop iopub messages until none came for `quiet` seconds (as jupyter_client's
+        wait_for_ready does)."""
+        try:
+            while True:
+                self._iopub.get(timeout=quiet)
         except queue.Empty:
-            if channel.response_router_finished:
+            pass
+
+    def next_message(self, timeout: float) -> dict:
+        """The next iopub message; the gateway's word that the kernel restarted, died or
+        was shut down (culled for being idle) is the kernel's death."""
+        try:
+            msg = self._iopub.get(timeout=timeout)
+        except queue.Empty:
+            if self._closed.is_set():
                 raise KernelDied("the connection to the gateway closed while a cell ran "
-                                 f"({self.settings.gateway.url}: the gateway stopped or the network failed)",
+                                 f"({self.gateway.url}: the gateway stopped or the network failed)",
                                  detail="The deck's later cells did not run.") from None
             raise
         state = msg["content"].get("execution_state") if msg["msg_type"] == "status" else None
         if state in ("restarting", "dead"):
             raise KernelDied(f"the remote kernel died while running this cell (the gateway reports it {state})",
                              detail="The deck's later cells did not run; the next build starts a fresh kernel.")
-        if msg["msg_type"] == "shutdown_reply" and msg["parent_header"].get("session") != self.client.session.session:
+        if msg["msg_type"] == "shutdown_reply" and not msg["content"].get("restart") \
+                and msg["parent_header"].get("session") != self.session:
             raise KernelDied("the gateway shut the remote kernel down (culled for being idle?)",
                              detail="The next build starts a fresh kernel.")
         return msg
-
-    def alive(self) -> bool:
-        from jupyter_core.utils import run_sync
-
-        try:
-            return self.manager is not None and bool(run_sync(self.manager.is_alive)())
-        except Exception:  # noqa: BLE001 (the gateway is gone: so is the kernel)
-            return False
-
-    def _death(self) -> str:
-        return f"the gateway at {self.settings.gateway.url} no longer has it"
-
-    def _interrupt_kernel(self) -> None:
-        from jupyter_core.utils import run_sync
-
-        run_sync(self.manager.interrupt_kernel)()
-
-    def _restart_kernel(self) -> None:
-        from jupyter_core.utils import run_sync
-
-        run_sync(self.manager.restart_kernel)(now=True)
-        run_sync(self.client.wait_for_ready)(timeout=self.settings.startup_timeout)
-
-    def shutdown(self) -> None:
-        from jupyter_core.utils import run_sync
-
-        try:
-            if self.client is not None:
-                self.client.stop_channels()
-            if self.manager is not None and self.manager.has_kernel:
-                run_sync(self.manager.shutdown_kernel)(now=True)
-        except Exception:  # noqa: BLE001 (a gateway that is gone has nothing left to stop)
-            pass
-        self.client = self.manager = None
 
 
 # Run first in a remote kernel: a working folder of its own, the deck's environment.
@@ -188,6 +238,33 @@ except Exception:
     pass
 del _os, _json, _tempfile
 '''
+
+
+# ---------------------------------------------------------------- the course's files
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """The course's files a remote kernel's cells read (folders taken whole), as code
+    that unpacks them into its working folder; `digest` tells when they changed."""
+    digest: str
+    code: tuple[str, ...]
+
+
+def shipment(root: Path, files: list[Path]) -> Shipment:
+    members = _members(root, files)
+    digest = json.dumps([(name, file.stat().st_size, file.stat().st_mtime_ns) for name, file in members])
+    archive = _archive(members)
+    if len(archive) > UPLOAD_LIMIT_MB * 2**20:
+        raise DeckError(f"the files to send to the remote kernel (snippets/, data/ and declared inputs) "
+                        f"come to {len(archive) / 2**20:.0f} MB, above the {UPLOAD_LIMIT_MB} MB limit",
+                        detail="Keep large data on the remote machine and read it from there, "
+                               "or make data/ smaller.")
+    code = ["__deckrun_archive = bytearray()"]
+    code += [f"__deckrun_archive += __import__('base64').b64decode({base64.b64encode(archive[at:at + _CHUNK]).decode()!r})"
+             for at in range(0, len(archive), _CHUNK)]
+    return Shipment(digest, tuple(code + [_UNPACK]))
+
 
 _UNPACK = '''
 import io as _io, zipfile as _zipfile, importlib as _importlib
@@ -217,28 +294,17 @@ def _archive(members: list[tuple[str, Path]]) -> bytes:
     return buffer.getvalue()
 
 
-def _configure(gateway: Gateway) -> None:
-    """Jupyter Server's gateway client is one configured instance per process."""
-    from jupyter_server.gateway.gateway_client import GatewayClient
-
-    client = GatewayClient.instance()
-    client.url = gateway.url
-    client.ws_url = "ws" + gateway.url[len("http"):]
-    client.auth_token = os.environ.get(TOKEN_ENV) or None
-    client.connect_timeout = CONNECT_TIMEOUT
-    client._connection_args = {}  # (built once from the settings above, then kept)
-
-
 def _explain(exc: BaseException, gateway: Gateway) -> ToolError:
     """A gateway failure in the lecturer's words."""
-    status = getattr(exc, "status_code", None)
-    text = str(getattr(exc, "log_message", "") or exc)
-    if status in (401, 403) or "Unauthorized" in text or "Forbidden" in text:
+    status = getattr(exc, "code", None) if isinstance(exc, urllib.error.HTTPError) else \
+        getattr(exc, "status_code", None)  # (a WebSocket handshake refused)
+    text = str(getattr(exc, "reason", "") or exc)
+    if status in (401, 403):
         hint = "set it in $" + TOKEN_ENV if not os.environ.get(TOKEN_ENV) else "check $" + TOKEN_ENV
         return ToolError(f"the Jupyter gateway at {gateway.url} refused the token ({hint})")
     if status == 404:
         return ToolError(f"no Jupyter gateway answers at {gateway.url} (404: is the URL right?)")
-    if status in (503, 599) or isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+    if status in (502, 503, 504) or status is None and isinstance(exc, OSError):  # (refused, timed out)
         return ToolError(f"cannot reach the Jupyter gateway at {gateway.url}: {_reason(text)}")
     return ToolError(f"the Jupyter gateway at {gateway.url} could not start a '{gateway.kernel_name}' "
                      f"kernel: {_reason(text)}")
@@ -246,50 +312,3 @@ def _explain(exc: BaseException, gateway: Gateway) -> ToolError:
 
 def _reason(text: str) -> str:
     return " ".join(text.split())[:300] or "no answer"
-
-
-def _manager_class() -> type:
-    """GatewayKernelManager with two fixes: its client sends the token on the WebSocket
-    (else a gateway with a token answers 401), and `is_alive` asks the gateway (upstream
-    it looks for a local process, and wait_for_ready fails on a slow kernel)."""
-    global _MANAGER
-    if _MANAGER is not None:
-        return _MANAGER
-    try:
-        import websocket
-        from jupyter_client.asynchronous.client import AsyncKernelClient
-        from jupyter_core.utils import ensure_async
-        from jupyter_server.gateway.gateway_client import GatewayClient
-        from jupyter_server.gateway.managers import GatewayKernelClient, GatewayKernelManager
-        from jupyter_server.utils import url_path_join
-        from tornado.escape import url_escape
-        from traitlets import Type
-    except ImportError as exc:
-        raise ToolError("running cells on a Jupyter gateway needs Jupyter Server's gateway client: "
-                        f"pip install 'deckrun[gateway]' ({exc})") from None
-    from threading import Thread
-
-    class TokenGatewayKernelClient(GatewayKernelClient):
-        async def start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
-            client = GatewayClient.instance()
-            url = url_path_join(client.ws_url or "", client.kernels_endpoint, url_escape(self.kernel_id), "channels")
-            self.channel_socket = websocket.create_connection(
-                url, timeout=client.KERNEL_LAUNCH_TIMEOUT, enable_multithread=True,
-                header=client.load_connection_args().get("headers", {}),
-                sslopt={"ca_certs": client.ca_certs, "certfile": client.client_cert, "keyfile": client.client_key})
-            await ensure_async(AsyncKernelClient.start_channels(
-                self, shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control))
-            self.response_router = Thread(target=self._route_responses, daemon=True)
-            self.response_router.start()
-
-    class RemoteKernelManager(GatewayKernelManager):
-        client_factory = Type(TokenGatewayKernelClient, klass=GatewayKernelClient)
-
-        async def _async_is_alive(self) -> bool:
-            return self.has_kernel and await self.refresh_model() is not None  # 404: gone
-
-    _MANAGER = RemoteKernelManager
-    return _MANAGER
-
-
-_MANAGER: type | None = None

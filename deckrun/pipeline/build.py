@@ -15,7 +15,7 @@ from typing import Callable
 
 from ..format.assets import Assets
 from ..core.errors import DeckError, Location
-from ..execute.kernel import KernelPool
+from ..execute.warm import KernelPool
 from ..core.files import Stamp, copy_if_changed, write_atomic
 from ..core.options import BuildOptions, target_names
 from ..core.progress import DeckLog, Progress

@@ -30,7 +30,8 @@ from watchdog.observers import Observer
 from ..pipeline.build import DeckReport, Tools, build_decks, theme_folder
 from ..execute.cache import Cache, CellKey
 from ..core.errors import DeckError, Location, ToolError
-from ..execute.kernel import KernelDied, KernelPool
+from ..execute.connection import KernelDied
+from ..execute.warm import KernelPool
 from ..core.files import build_lock
 from ..core.options import BuildOptions
 from ..core.progress import Progress

@@ -14,7 +14,8 @@ from ..source.analysis import code_facts
 from ..execute.capture import SECRET_NAME
 from ..source.cells import Cell
 from ..core.errors import DeckError
-from ..execute.kernel import KERNEL_ENV, RESEED
+from ..execute.connection import KERNEL_ENV
+from ..execute.kernel import RESEED
 from ..execute.outputs import CellResult, Error, Rich, Stream
 from ..execute.execution import DeckSettings
 from ..source.slides import parse_slides

@@ -1,7 +1,8 @@
 """What a cell's code imports, binds and mentions, read statically (nothing is run).
 
 Used by the cache: imports give the packages whose versions go into a cell's key, and
-the names tell which earlier cells must be replayed to rebuild the state a re-run needs.
+the names tell which earlier cells must be replayed to rebuild the state a re-run needs
+(in a fresh kernel, or in a warm one that ran other code since).
 """
 from __future__ import annotations
 
@@ -265,86 +266,3 @@ def code_facts(code: str) -> CodeFacts:
     """The facts of a piece of code, worked out once (the same cells are looked at by
     every build, and snippet cells by every deck that shows them)."""
     return CodeFacts(code)
-
-
-Shape = tuple[tuple[int, int], ...]  # (cell, run number) of the run that bound a value, then of each that mutated it
-
-
-class ValueLedger:
-    """What shaped the values a warm kernel holds, and which values it kept aside.
-
-    A cell that rebinds a name (a later slide's `model = ...`) first keeps the name's old
-    value in the kernel. When an earlier cell is edited, the kernel can put that value
-    back instead of replaying the cells that made it (loading a model again), provided
-    the kept value was shaped by the very runs the edited cell's state comes from: the
-    last cell before it that binds the name, then every cell in between that mutates it,
-    each as the kernel last ran it. Only values a cell rebinds without reading or mutating
-    them are kept (`model = model.eval()` returns the same, changed object).
-    """
-
-    def __init__(self) -> None:
-        self._clock = 0
-        self._runs: dict[int, int] = {}  # cell -> the number of its last run
-        self._shapes: dict[str, Shape] = {}  # name -> what shaped its value now (absent: unknown)
-        self._kept: dict[tuple[int, str], Shape] = {}  # (cell, name) kept before that cell ran -> its shape
-
-    def before_run(self, index: int, facts: CodeFacts) -> tuple[list[str], list[tuple[int, str]]]:
-        """Names to keep the values of before cell `index` runs, and kept values to drop:
-        the cell's earlier ones and those it may now mutate (the kept object is the one
-        the name holds, after a restore)."""
-        keep = sorted(n for n in facts.binds - facts.mutates - facts.needs if n in self._shapes)
-        drop = [key for key, shape in self._kept.items() if key[0] == index or not facts.understood
-                or key[1] in facts.mutates and shape == self._shapes.get(key[1])]
-        for key in drop:
-            del self._kept[key]
-        self._kept.update({(index, name): self._shapes[name] for name in keep})
-        return keep, drop
-
-    def after_run(self, index: int, facts: CodeFacts, ok: bool) -> None:
-        self._clock += 1
-        self._runs[index] = self._clock
-        if not facts.understood:  # anything may have changed
-            self._shapes.clear()
-            return
-        for name in facts.changes:
-            shape = self._shapes.pop(name, None)
-            if not ok or name in facts.binds and name in facts.mutates:
-                continue
-            if name in facts.binds:
-                self._shapes[name] = ((index, self._clock),)
-            elif shape is not None:
-                self._shapes[name] = shape + ((index, self._clock),)
-
-    def restorable(self, facts: list[CodeFacts], first: int, held: set[int],
-                   names: frozenset[str]) -> tuple[frozenset[str], dict[str, tuple[int, str]]]:
-        """Of `names`, those that hold the value cell `first` needs, and those a kept value
-        can be put back for (name -> kept key)."""
-        right: set[str] = set()
-        kept: dict[str, tuple[int, str]] = {}
-        for name in names:
-            wanted = self._wanted(facts, first, held, name)
-            if wanted is None:
-                continue
-            if self._shapes.get(name) == wanted:
-                right.add(name)
-            else:
-                key = next((k for k, shape in self._kept.items() if k[1] == name and shape == wanted), None)
-                if key is not None:
-                    kept[name] = key
-        return frozenset(right), kept
-
-    def restored(self, kept: dict[str, tuple[int, str]]) -> None:
-        for name, key in kept.items():
-            self._shapes[name] = self._kept[key]
-
-    def _wanted(self, facts: list[CodeFacts], first: int, held: set[int], name: str) -> Shape | None:
-        """The shape `name` has after cells before `first`, as the kernel ran them: None
-        if they did not all run as they are now, or if it cannot be told."""
-        binder = next((j for j in range(first - 1, -1, -1) if name in facts[j].binds), None)
-        if binder is None or not all(f.understood for f in facts[binder:first]) \
-                or name in facts[binder].mutates:
-            return None
-        chain = [binder] + [j for j in range(binder + 1, first) if name in facts[j].mutates]
-        if not all(j in held and j in self._runs for j in chain):
-            return None
-        return tuple((j, self._runs[j]) for j in chain)

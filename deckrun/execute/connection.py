@@ -1,0 +1,169 @@
+"""A running Jupyter kernel's messages, whatever carries them: jupyter_client over IPC
+sockets for a kernel on this machine (here), Jupyter's gateway REST + WebSocket API for
+one on a Kernel or Enterprise Gateway (remote.py). A connection knows nothing of decks
+or cells: it starts, sends code, hands over the kernel's iopub messages, interrupts,
+restarts, says whether the kernel lives, and shuts it down.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..core.errors import DeckError
+from .capture import OutputLimits
+
+if TYPE_CHECKING:
+    from .remote import Gateway
+
+# Quiet, reproducible defaults for the kernel; a course or deck can add to them.
+KERNEL_ENV = {
+    "PYTHONHASHSEED": "0",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TOKENIZERS_PARALLELISM": "false",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    cwd: Path
+    snippets_dir: Path
+    seed: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    limits: OutputLimits = field(default_factory=OutputLimits)
+    secrets: tuple[str, ...] = ()  # more variables whose values are masked in outputs
+    startup_timeout: float = 60.0
+    gateway: Gateway | None = None  # where the kernel runs; None: on this machine
+
+    def kernel_env(self) -> dict[str, str]:
+        return {**os.environ, **KERNEL_ENV, **self.env}
+
+
+class KernelDied(DeckError):
+    """The kernel process ended while a cell ran (out of memory, os._exit, a crash)."""
+
+
+class Connection(Protocol):
+    remote: bool  # the kernel does not share this machine's disk (files are sent to it)
+
+    def start(self) -> None: ...
+
+    def prelude(self) -> str:
+        """Code a fresh kernel runs first: where it works, its environment."""
+
+    def snippets_path(self) -> str:
+        """A Python expression: the folder of the course's modules, as the kernel sees it."""
+
+    def execute(self, code: str, store_history: bool) -> str:
+        """Send code to run; its message id."""
+
+    def next_message(self, timeout: float) -> dict:
+        """The next iopub message (queue.Empty if none comes in time; KernelDied if the
+        connection learns that the kernel is gone)."""
+
+    def alive(self) -> bool: ...
+
+    def death(self) -> str:
+        """Why the kernel is gone, in a few words."""
+
+    def interrupt(self) -> None: ...
+
+    def restart(self) -> None:
+        """A fresh kernel process, ready for code (what the old one held is gone)."""
+
+    def shutdown(self) -> None: ...
+
+
+class LocalConnection:
+    """A kernel on this machine, in deckrun's own interpreter (the course's locked
+    environment, not whichever `python3` kernel is installed: the versions its cache keys
+    say are its own), talking over IPC sockets (no open TCP port)."""
+
+    remote = False
+
+    def __init__(self, settings: KernelSettings) -> None:
+        self.settings = settings
+        self.manager = None
+        self.client = None
+        self._sockets: str | None = None
+        self._log = None
+
+    def start(self) -> None:
+        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager  # slow: only when code runs
+        from jupyter_client.manager import KernelManager
+
+        class ThisPython(KernelSpecManager):
+            def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+                return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                                  display_name="Python 3", language="python")
+
+        # IPC sockets need an absolute path: the kernel runs elsewhere.
+        self._sockets = tempfile.mkdtemp(prefix="deckrun-kernel-")
+        self.manager = KernelManager(kernel_name="python3", transport="ipc", kernel_spec_manager=ThisPython(),
+                                     ip=os.path.join(self._sockets, "kernel"))
+        # Its own messages go to a log beside its sockets, not into the build's output; no
+        # history database (parallel kernels would contend for it), no Out[n] cache (a warm
+        # kernel would keep every rerun's value).
+        self._log = open(os.path.join(self._sockets, "kernel.log"), "wb")
+        self.manager.start_kernel(cwd=str(self.settings.cwd), env=self.settings.kernel_env(), stdout=self._log,
+                                  stderr=self._log, extra_arguments=["--HistoryManager.enabled=False",
+                                                                     "--InteractiveShell.cache_size=0"])
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+
+    def prelude(self) -> str:
+        return ""  # it starts in the course's folder, with the deck's environment
+
+    def snippets_path(self) -> str:
+        return repr(str(self.settings.snippets_dir))
+
+    def execute(self, code: str, store_history: bool) -> str:
+        return self.client.execute(code, store_history=store_history, allow_stdin=False)
+
+    def next_message(self, timeout: float) -> dict:
+        return self.client.get_iopub_msg(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.manager is not None and self.manager.is_alive()
+
+    def death(self) -> str:
+        """Why the kernel process ended, from its exit status."""
+        process = getattr(getattr(self.manager, "provisioner", None), "process", None)
+        code = process.poll() if process is not None else None
+        if code is None:
+            return "its process is gone"
+        if code < 0:
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            if -code == signal.SIGKILL:
+                return "it was killed (SIGKILL), most often because the machine ran out of memory"
+            if -code == signal.SIGSEGV:
+                return "it crashed (segmentation fault, in compiled code)"
+            return f"it was stopped by {name}"
+        return f"it exited with status {code} (os._exit() or a library ending the process)"
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def restart(self) -> None:
+        self.manager.restart_kernel(now=True)
+        self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+
+    def shutdown(self) -> None:
+        if self.client is not None:
+            self.client.stop_channels()
+        if self.manager is not None and self.manager.has_kernel:
+            self.manager.shutdown_kernel(now=True)
+        if self._log is not None:
+            self._log.close()
+        if self._sockets:
+            shutil.rmtree(self._sockets, ignore_errors=True)
+        self.client = self.manager = self._sockets = self._log = None
+
