@@ -8,20 +8,19 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from .core.errors import DeckError, Location, ToolError
+from .core.progress import Progress
 from .core.project import FREEZE_DIR
 from .render.marp import FORMATS, MarpWorker
 from .pipeline.uptodate import nothing_changed, record
 
 if TYPE_CHECKING:
-    from .pipeline.build import Tools
     from .core.options import BuildOptions
-    from .core.progress import Progress
     from .core.project import Project
+    from .pipeline.build import Session
 
 
 COMMANDS = ("build", "publish", "check", "watch", "serve", "status", "prune", "clean")
@@ -92,11 +91,12 @@ def run(default_root: Path | None = None) -> NoReturn:
 def main(argv: list[str] | None = None, default_root: Path | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv, default_root or Path.cwd())
     root = args.root.resolve()
+    progress = Progress()
     # A full disk (or a file size limit) should be an error saying so, not a killed process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     if args.command == "build" and not (args.refresh or args.refresh_assets) and nothing_changed(root, build_key(args)):
         decks = len(args.targets) or len(list((root / "slides").glob("*.md")))
-        print(f"nothing changed since the last build: {decks} deck{'s' if decks != 1 else ''} up to date")
+        progress.line(f"nothing changed since the last build: {decks} deck{'s' if decks != 1 else ''} up to date")
         return 0
     # A build that has anything to do nearly always renders: Node loads the Marp CLI (most
     # of a one-deck rebuild's time) while Python imports its modules and works out what to
@@ -105,26 +105,26 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
     try:
         from .core.files import build_lock
         from .core.options import BuildOptions
-        from .core.progress import Progress
         from .core.project import load_project
 
-        progress = Progress()
         project = load_project(args.root)
         options = BuildOptions(args.formats, args.strict, args.frozen, tuple(args.refresh), args.refresh_assets,
                                args.gateway)
         if args.command == "status":
-            return status(project, args.targets, options)
+            from .pipeline.status import report_status
+
+            return report_status(project, deck_paths(project, args.targets), options, progress)
         if args.command in ("watch", "serve"):
             from .preview.watch import watch
 
-            return watch(project.root, args.targets, options, args.port, args.open)
+            return watch(project.root, args.targets, options, args.port, args.open, progress)
         with build_lock(project.build_dir, progress.note):
             return run_command(args, project, options, progress, marp)
     except (DeckError, ToolError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        progress.error(str(exc))
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        progress.interrupted()
         return 130
     finally:
         if marp is not None:
@@ -135,24 +135,28 @@ def run_command(args: argparse.Namespace, project: Project, options: BuildOption
                 progress: Progress, marp: MarpWorker | None) -> int:
     """The commands that write build/ or _freeze/ (one at a time: see build_lock)."""
     if args.command == "clean":
-        return clean(project, args.cache)
+        return clean(project, args.cache, progress)
     if args.command == "prune":
-        return prune(project, options)
-    from .pipeline.build import Tools
+        from .pipeline.status import prune
 
-    if args.command == "check":
-        return check(project, args.targets, options, Tools(progress, jobs=args.jobs, marp=marp))
-    if args.command == "publish":
-        from .publish.site import PublishOptions, publish
+        return prune(project, options, progress)
+    from .pipeline.build import Session
 
-        tools = Tools(progress, jobs=args.jobs, marp=marp)
-        try:
-            return publish(project, deck_paths(project, args.targets), options,
-                           PublishOptions(args.handout, args.paper, args.zip), tools,
+    session = Session.open(project, options, progress, jobs=args.jobs, marp=marp)
+    try:
+        paths = deck_paths(project, args.targets)
+        if args.command == "check":
+            from .pipeline.build import check_decks
+
+            return check_decks(paths, options, session)
+        if args.command == "publish":
+            from .publish.site import PublishOptions, publish
+
+            return publish(paths, options, PublishOptions(args.handout, args.paper, args.zip), session,
                            every_deck=not args.targets)
-        finally:
-            tools.close()
-    code = build(project, args.targets, options, Tools(progress, jobs=args.jobs, marp=marp))
+        code = build(paths, options, session)
+    finally:
+        session.close()
     if code == 0 and progress.warnings == 0:
         record(project.root, build_key(args))
     return code
@@ -178,128 +182,24 @@ def deck_paths(project: Project, targets: list[str]) -> list[Path]:
     return paths
 
 
-def build(project: Project, targets: list[str], options: BuildOptions, tools: Tools) -> int:
+def build(paths: list[Path], options: BuildOptions, session: Session) -> int:
     from .pipeline.build import build_decks
 
     started = time.monotonic()
-    progress = tools.progress
-    try:
-        reports = build_decks(project, deck_paths(project, targets), options, tools)
-    finally:
-        tools.close()
+    reports = build_decks(paths, options, session)
     failed = sum(not r.ok for r in reports)
-    progress.summary(built=len(reports) - failed, failed=failed,
-                     cells=sum(r.cells_run for r in reports),
-                     cached=sum(r.cells_cached for r in reports),
-                     outputs=sum(len(r.written) for r in reports if r.ok),
-                     seconds=time.monotonic() - started)
+    session.progress.summary(built=len(reports) - failed, failed=failed,
+                             cells=sum(r.cells_run for r in reports),
+                             cached=sum(r.cells_cached for r in reports),
+                             outputs=sum(len(r.written) for r in reports if r.ok),
+                             seconds=time.monotonic() - started)
     return 1 if failed else 0
 
 
-def check(project: Project, targets: list[str], options: BuildOptions, tools: Tools) -> int:
-    """Build the decks' HTML, then look at each in the browser: one line per finding."""
-    from .pipeline.build import build_decks
-    from .render.check import check_deck
-
-    tools.marp = tools.marp or MarpWorker(project.root)
-    try:
-        reports = build_decks(project, deck_paths(project, targets), replace(options, formats=("html",)), tools)
-        findings = [finding for report in reports if report.built
-                    for finding in check_deck(tools.marp, report.built.deck,
-                                              report.built.markdown.with_suffix(".html"))]
-    finally:
-        tools.close()
-    for finding in findings:
-        print(finding)
-    failed = sum(not r.ok for r in reports)
-    print(f"checked {len(reports) - failed} deck{'s' if len(reports) - failed != 1 else ''}: "
-          f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}")
-    return 1 if failed or (options.strict and findings) else 0
-
-
-def status(project: Project, targets: list[str], options: BuildOptions) -> int:
-    """For each deck: how many cells are cached and why the others would run; and how the
-    kernel's packages, the lock file and what computed the outputs differ."""
-    from .pipeline.build import prepare
-    from .execute.cache import Cache, stale_reason
-    from .execute.environment import locked_versions
-    from .execute.execution import look_at
-
-    cache = Cache(project.root)
-    locked = locked_versions(project.root)
-    compared: set[str] = set()  # the kernels' environments already held against the lock
-    failed = 0
-    for path in deck_paths(project, targets):
-        try:
-            deck = prepare(path, project)
-            plan, have = look_at(deck, project, options, cache, sorted(locked))
-        except (DeckError, ToolError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        where = f"the kernel at {plan.settings.gateway.url}" if plan.settings.gateway else "this environment"
-        if locked and where not in compared:
-            compared.add(where)
-            print(_lock_drift(where, locked, have))
-        manifest = cache.manifest(deck.name)
-        stale = plan.stale
-        print(f"{Location(deck.path)}: {len(deck.cells)} cells, "
-              f"{len(deck.cells) - len(stale)} cached, {len(stale)} stale")
-        for index in stale:
-            before = manifest[index] if index < len(manifest) else None
-            print(f"  {plan.keys[index].cell}: {stale_reason(plan.keys[index], before)}")
-        for index in plan.frozen:
-            print(f"  {plan.keys[index].cell}: taken as recorded (--frozen or freeze: true): "
-                  f"{stale_reason(plan.keys[index], plan.computed_with[index])}")
-        computed = {name: version for key, result in zip(plan.computed_with, plan.results) if result
-                    for name, version in key.packages.items()}
-        unlocked = [f"{name} {version} (locked {locked[name]})" for name, version in sorted(computed.items())
-                    if name in locked and locked[name] != version]
-        if unlocked:
-            print(f"  its outputs were computed with versions the lock does not have: {', '.join(unlocked)}")
-    for problem in cache.problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _lock_drift(where: str, locked: dict[str, str], have: dict[str, str]) -> str:
-    from .execute.environment import LOCK_FILE
-
-    differ = [f"{name} {have.get(name, 'not installed')} (locked {version})"
-              for name, version in sorted(locked.items()) if have.get(name) != version]
-    if not differ:
-        return f"{where}: every package as {LOCK_FILE} has it"
-    return (f"{where}: {len(differ)} package{'s differ' if len(differ) != 1 else ' differs'} from {LOCK_FILE}: "
-            + ", ".join(differ) + " (./run setup installs the lock; ./run upgrade changes it)")
-
-
-def prune(project: Project, options: BuildOptions) -> int:
-    """Remove cache entries that no cell of any deck has as its key, or takes its result
-    from (--frozen): old versions."""
-    from .pipeline.build import prepare
-    from .execute.cache import Cache
-    from .format.interactive import pages, still_key
-    from .core.tools import node_modules
-    from .execute.execution import look_at
-
-    cache = Cache(project.root)
-    keep: set[str] = set()
-    stills: set[str] = set()
-    for path in project.decks():
-        deck = prepare(path, project)  # a deck that does not load: prune nothing
-        plan, _ = look_at(deck, project, options, cache)
-        keep.update(key.key for key in plan.keys + plan.computed_with)
-        stills.update(still_key(page) for page in pages([r for r in plan.results if r], node_modules(project.root)))
-    entries, blobs = cache.prune(keep, stills)
-    print(f"removed {entries} cache entr{'y' if entries == 1 else 'ies'} and "
-          f"{blobs} figure{'' if blobs == 1 else 's'} no deck uses")
-    return 0
-
-
-def clean(project: Project, with_cache: bool) -> int:
+def clean(project: Project, with_cache: bool, progress: Progress) -> int:
     shutil.rmtree(project.build_dir, ignore_errors=True)
-    print(f"removed {Location(project.build_dir)}")
+    progress.line(f"removed {Location(project.build_dir)}")
     if with_cache:
         shutil.rmtree(project.root / FREEZE_DIR, ignore_errors=True)
-        print(f"removed {Location(project.root / FREEZE_DIR)}")
+        progress.line(f"removed {Location(project.root / FREEZE_DIR)}")
     return 0

@@ -72,6 +72,17 @@ class Progress:
     def note(self, message: str) -> None:
         self.line(message)
 
+    def error(self, message: str) -> None:
+        """A command's own failure (a deck's: `failed`)."""
+        with self._lock:
+            self._close_line()
+            self._print(f"error: {message}", to_err=True)
+
+    def interrupted(self) -> None:
+        with self._lock:
+            self._muted = False
+            self._print("\ninterrupted", to_err=True)
+
     def warn(self, message: str) -> None:
         with self._lock:
             self.warnings += 1

@@ -18,7 +18,8 @@ from .interactive import still_pictures
 from ..execute.outputs import CellResult
 from ..core.project import Project, course_language
 from ..core.tools import node_modules
-from ..source.slides import parse_slides, with_lecturer_badge
+from ..source.audience import with_lecturer_badge
+from ..source.slides import parse_slides
 from ..source.deck import Deck
 from ..source.themes import theme_colours
 

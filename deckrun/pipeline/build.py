@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..format.assets import Assets
 from ..core.errors import DeckError, Location
@@ -21,7 +21,10 @@ from ..core.options import BuildOptions, target_names
 from ..core.progress import DeckLog, Progress
 from ..core.project import Project, course_language
 from ..render.marp import ENGINE_CONFIG, MarpWorker, RenderJob, render_all
+from ..execute.cache import Cache, CellKey
+from ..execute.outputs import CellResult, Rich
 from ..format.rendition import Rendition, deck_markdown, slides_at_most, still_pictures_of, write_rendition
+from ..source.audience import without_lecturer_content
 from ..execute.execution import Execution, execute_cells
 from ..source.deck import Deck, load_deck
 from ..source.themes import check_theme
@@ -65,29 +68,75 @@ class DeckReport:
 
 
 @dataclass
-class Tools:
-    """What builds share: the terminal, the kernels, the asset cache as builds use it,
-    and a Marp CLI kept loaded (watch mode; or once a still picture was needed)."""
-    progress: Progress = field(default_factory=Progress)
+class Session:
+    """What the builds of one command share, made whole when the command starts: the
+    course, the terminal, the kernels, the asset cache, a Marp CLI kept loaded (started
+    when first needed, unless given), how many decks build at once, and, while previewing,
+    what to do once a rebuild's first edited cell is done."""
+    project: Project
+    progress: Progress
+    assets: Assets
     kernels: KernelPool = field(default_factory=KernelPool)
     marp: MarpWorker | None = None
-    assets: Assets | None = None  # made by the first build from its options
     jobs: int = 0                 # decks built at once; 0: as many as cores and memory allow
-    # Watch mode: shown as soon as the first cell a rebuild had to run is done.
     first_done: Callable[[Deck, Execution], None] | None = None
+
+    @classmethod
+    def open(cls, project: Project, options: BuildOptions, progress: Progress, **more: Any) -> "Session":
+        return cls(project, progress, Assets(project.root, refresh=options.refresh_assets), **more)
 
     def close(self) -> None:
         self.kernels.shutdown()
         if self.marp:
             self.marp.close()
 
-    def take_still(self, project: Project, page: str, key: str) -> bytes:
-        """A picture of an interactive output's page, taken in the browser."""
+    def worker(self) -> MarpWorker:
+        """The Marp CLI kept loaded (with a browser, for checks and still pictures)."""
         if self.marp is None:
-            self.marp = MarpWorker(project.root)
-        file = project.build_dir / ".stills" / f"{key}.html"
+            self.marp = MarpWorker(self.project.root)
+        return self.marp
+
+    def take_still(self, page: str, key: str) -> bytes:
+        """A picture of an interactive output's page, taken in the browser."""
+        file = self.project.build_dir / ".stills" / f"{key}.html"
         write_atomic(file, page)
-        return self.marp.still(file, file.with_suffix(".png")).read_bytes()
+        return self.worker().still(file, file.with_suffix(".png")).read_bytes()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One version of a deck's Markdown and the files rendered from it: the full deck
+    (build, preview), the students' (publish: lecturer-only slides and notes left out).
+    Paper (PDF, PPTX) gets still pictures of interactive outputs."""
+    stem: str                      # build/STEM.md (STEM.paper.md for paper, when it differs)
+    targets: dict[str, Path]       # format -> file
+    students: bool = False
+    label: str = ""                # said with its renders ("for students")
+
+    @property
+    def paper(self) -> bool:
+        return any(fmt != "html" for fmt in self.targets)
+
+
+def render_variant(deck: Deck, results: list[CellResult], variant: Variant, session: Session,
+                   log: DeckLog) -> tuple[Rendition, list[PendingRender]]:
+    """The one way a deck's results become Markdown for Marp and rendered files (build,
+    publish and the preview all come here): the variant's Markdown, written, and the
+    renders its stamps say are out of date (render_pending makes them)."""
+    project = session.project
+    shown = replace(deck, markdown=without_lecturer_content(deck.markdown)) if variant.students else deck
+    audience = without_lecturer_content if variant.students else str
+
+    def markdown(stills: dict[str, bytes] | None) -> str:
+        return audience(deck_markdown(shown, results, project, stills))
+
+    texts, problems = {False: markdown(None)}, []
+    if variant.paper:
+        stills, problems = still_pictures_of(results, project, session.take_still)
+        texts[True] = markdown(stills)
+    rendition = write_rendition(project, deck, texts, variant.stem, session.assets)
+    rendition = replace(rendition, warnings=rendition.warnings + [f"{Location(deck.path)}: {p}" for p in problems])
+    return rendition, plan_renders(rendition, variant.targets, session, log, variant.label)
 
 
 def default_jobs() -> int:
@@ -107,15 +156,37 @@ def prepare(path: Path, project: Project) -> Deck:
     return deck
 
 
-def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools,
-               log: DeckLog) -> DeckReport:
+_UPDATING = ('<div style="font:600 16px sans-serif;color:#8a5300;background:#fff4e0;padding:2px 10px;'
+             'border-left:4px solid #8a5300">updating: the output of the last run, until this cell has '
+             'run again</div>')
+
+
+def updating_results(project: Project, deck: Deck, execution: Execution) -> list[CellResult] | None:
+    """The results so far of a deck whose later cells still run, those showing their last
+    outputs (if the cache still has them) marked as being updated; None if the deck was
+    never built (nothing to show the update on)."""
+    cache = Cache(project.root)
+    last = {key.code: key for key in cache.manifest(deck.name)}
+    if not last:
+        return None
+
+    def updating(key: CellKey | None) -> CellResult:
+        previous = cache.load(key) if key is not None else None
+        return CellResult((Rich({"text/html": _UPDATING}),) + (previous.outputs if previous else ()))
+
+    return [result if result is not None else updating(last.get(key.code))
+            for result, key in zip(execution.results, execution.keys)]
+
+
+def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog) -> DeckReport:
     """Run (or take from the cache) a deck's cells and write its Marp Markdown; the
     outputs that must be rendered again are left in `report.pending`."""
+    project = session.project
     report = DeckReport(deck.path, depends_on=set(deck.sources))
     started = time.monotonic()
     try:
-        first_done = tools.first_done
-        execution = execute_cells(deck, project, options, tools.kernels, log,
+        first_done = session.first_done
+        execution = execute_cells(deck, project, options, session.kernels, log,
                                   (lambda done: first_done(deck, done)) if first_done else None)
         results = execution.results
         report.cells_run, report.cells_cached = execution.ran, execution.cached
@@ -129,20 +200,14 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
                                if cell.options.error and not result.error)
         report.warnings.extend(f"{cell.describe()}: {note}" for cell, result in zip(deck.cells, results)
                                for note in result.notes)
-        texts = {False: deck_markdown(deck, results, project)}
-        if any(fmt != "html" for fmt in options.formats):
-            stills, problems = still_pictures_of(results, project, lambda page, key: tools.take_still(project, page, key))
-            report.warnings.extend(f"{Location(deck.path)}: {problem}" for problem in problems)
-            texts[True] = deck_markdown(deck, results, project, stills)
-        assert tools.assets is not None
-        rendition = write_rendition(project, deck, texts, deck.name, tools.assets)
+        targets = {fmt: project.build_dir / f"{deck.name}.{fmt}" for fmt in options.formats}
+        rendition, pending = render_variant(deck, results, Variant(deck.name, targets), session, log)
         report.warnings.extend(rendition.warnings)
         report.written += rendition.written
         if options.strict and report.warnings:
             raise DeckError("warnings are errors with --strict:\n  " + "\n  ".join(report.warnings),
                             Location(deck.path))
-        targets = {fmt: project.build_dir / f"{deck.name}.{fmt}" for fmt in options.formats}
-        report.pending = plan_renders(project, rendition, targets, tools, log)
+        report.pending = pending
         report.built = BuiltDeck(deck, execution, rendition.screen)
     except Exception as exc:  # reported per deck; the other decks still build
         report.error = exc
@@ -150,32 +215,31 @@ def build_deck(deck: Deck, project: Project, options: BuildOptions, tools: Tools
     return report
 
 
-def plan_renders(project: Project, rendition: Rendition, targets: dict[str, Path], tools: Tools,
+def plan_renders(rendition: Rendition, targets: dict[str, Path], session: Session,
                  log: DeckLog, label: str = "") -> list[PendingRender]:
     """The outputs whose stamps say they are out of date (the others are said to be up
     to date)."""
-    assert tools.assets is not None
-    themes = theme_folder(project, tools)
+    project = session.project
+    themes = theme_folder(session)
     pending = []
     for fmt, target in targets.items():
         markdown = rendition.markdown_for(fmt)
-        stamp = render_stamp(project, markdown, fmt, themes, tools.assets.local_files(project.slides_dir))
+        stamp = render_stamp(project, markdown, fmt, themes, session.assets.local_files(project.slides_dir))
         stamp_file = project.stamp_file(target)
         if stamp.matches(target, stamp_file):
             log.up_to_date(fmt + label)
         else:
             pending.append(PendingRender(RenderJob(markdown, fmt, target, slides_at_most(markdown)), stamp, stamp_file))
-    if pending and tools.marp is not None:
-        tools.marp.warm_up()
+    if pending and session.marp is not None:
+        session.marp.warm_up()
     return pending
 
 
-def theme_folder(project: Project, tools: Tools) -> Path:
+def theme_folder(session: Session) -> Path:
     """The themes Marp gets (with their remote files cached: see Assets.theme_folder)."""
-    assert tools.assets is not None
-    themes, warnings = tools.assets.theme_folder(project.themes_dir, project.build_dir)
+    themes, warnings = session.assets.theme_folder(session.project.themes_dir, session.project.build_dir)
     for warning in warnings:
-        tools.progress.warn(warning)
+        session.progress.warn(warning)
     return themes
 
 
@@ -186,13 +250,13 @@ def render_stamp(project: Project, markdown: Path, fmt: str, themes: Path, image
                     project.root / "package-lock.json", ENGINE_CONFIG, images)
 
 
-def render_pending(project: Project, pending: list[PendingRender], tools: Tools,
+def render_pending(pending: list[PendingRender], session: Session,
                    label: str = "") -> dict[PendingRender, Exception | None]:
     """Render pending outputs of many decks together, one Marp run a format, recording
     the stamps of those made; returns each one's failure, or None."""
     for fmt in sorted({item.job.fmt for item in pending}):
-        tools.progress.rendering(fmt + label, sum(item.job.fmt == fmt for item in pending))
-    outcomes = render_all(project.root, [item.job for item in pending], theme_folder(project, tools), tools.marp)
+        session.progress.rendering(fmt + label, sum(item.job.fmt == fmt for item in pending))
+    outcomes = render_all(session.project.root, [item.job for item in pending], theme_folder(session), session.marp)
     for item in pending:
         if outcomes[item.job] is None:
             item.stamp.record(item.stamp_file)
@@ -207,11 +271,10 @@ def copy_slide_assets(project: Project) -> None:
             copy_if_changed(source, project.build_dir / source.relative_to(project.slides_dir))
 
 
-def build_decks(project: Project, paths: list[Path], options: BuildOptions,
-                tools: Tools) -> list[DeckReport]:
+def build_decks(paths: list[Path], options: BuildOptions, session: Session) -> list[DeckReport]:
     """Check every deck before any code runs, build them (several at once, a deck that
     fails does not stop the others), then render what they need together."""
-    progress = tools.progress
+    project, progress = session.project, session.progress
     reports: list[DeckReport] = []
     decks = []
     for path in paths:
@@ -226,14 +289,12 @@ def build_decks(project: Project, paths: list[Path], options: BuildOptions,
         raise DeckError(f"--refresh {unmatched[0]}: no cell of the decks being built matches "
                         "(give a deck, FILE:LINE of a cell, or snippet.py#cell)")
     copy_slide_assets(project)
-    if tools.assets is None:
-        tools.assets = Assets(project.root, refresh=options.refresh_assets)
-    tools.assets.begin_run()
-    jobs = min(tools.jobs or default_jobs(), len(decks)) if len(decks) > 1 else 1
+    session.assets.begin_run()
+    jobs = min(session.jobs or default_jobs(), len(decks)) if len(decks) > 1 else 1
 
     def build(deck: Deck) -> DeckReport:
         log = progress.deck(deck.path, len(deck.cells), live=jobs == 1)
-        report = build_deck(deck, project, options, tools, log)
+        report = build_deck(deck, options, session, log)
         log.done()
         for warning in report.warnings:
             progress.warn(warning)
@@ -252,7 +313,7 @@ def build_decks(project: Project, paths: list[Path], options: BuildOptions,
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
-    outcomes = render_pending(project, [item for report in built if report.ok for item in report.pending], tools)
+    outcomes = render_pending([item for report in built if report.ok for item in report.pending], session)
     for report in built:
         for item in report.pending:
             if outcomes.get(item, "not rendered") is None:
@@ -266,3 +327,19 @@ def build_decks(project: Project, paths: list[Path], options: BuildOptions,
         elif report.built is not None:  # it failed at rendering
             progress.failed(report.deck, report.error)
     return reports + built
+
+
+def check_decks(paths: list[Path], options: BuildOptions, session: Session) -> int:
+    """Build the decks' HTML, then look at each in the browser: one line per finding."""
+    from ..render.check import check_deck
+
+    reports = build_decks(paths, replace(options, formats=("html",)), session)
+    findings = [finding for report in reports if report.built
+                for finding in check_deck(session.worker(), report.built.deck,
+                                          report.built.markdown.with_suffix(".html"))]
+    for finding in findings:
+        session.progress.line(str(finding))
+    failed = sum(not r.ok for r in reports)
+    session.progress.line(f"checked {len(reports) - failed} deck{'s' if len(reports) - failed != 1 else ''}: "
+                          f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}")
+    return 1 if failed or (options.strict and findings) else 0

@@ -15,7 +15,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-_SKIPPED = {"build", "_freeze", ".git", ".venv", "node_modules", "__pycache__", ".pytest_cache"}
+from ..core.project import GENERATED
+
 _DECKRUN = Path(__file__).resolve().parents[1]  # the package: every stage of it
 
 
@@ -27,7 +28,7 @@ def _stats(folder: Path, recursive: bool = True) -> list[str]:
         return []
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
-            if recursive and entry.name not in _SKIPPED:
+            if recursive and entry.name not in GENERATED:
                 found += _stats(Path(entry.path))
         elif entry.is_file():
             stat = entry.stat()

@@ -59,16 +59,66 @@ _CLIENT_SCRIPT = """
 """
 
 
-class PreviewServer:
-    """`publish_reload`, `publish_errors` and `publish_warnings` go to every open page."""
+class Broadcast:
+    """What every open page is told: `reload` (these decks were rebuilt), `errors` (deck
+    name, "" for all -> message) and each deck's slide warnings; the last errors and
+    warnings are kept for pages that open later."""
 
-    def __init__(self, folder: Path, port: int, make_pdf: Callable[[str], Path | None]) -> None:
-        self.folder = folder
-        self.make_pdf = make_pdf
-        self.token = secrets.token_urlsafe(24)
+    def __init__(self) -> None:
         self.messages: dict[str, dict[str, str]] = {"errors": {}, "warnings": {}}
         self._clients: list[queue.Queue] = []
         self._lock = threading.Lock()
+
+    def reload(self, decks: list[str]) -> None:
+        self._publish("reload", {"decks": decks})
+
+    def errors(self, errors: dict[str, str]) -> None:
+        with self._lock:
+            self.messages["errors"] = dict(errors)
+        self._publish("errors", self.messages["errors"])
+
+    def deck_warnings(self, deck: str, lines: list[str]) -> None:
+        """A deck's slides were looked at (in the background): its warnings, or none."""
+        with self._lock:
+            warnings = {name: text for name, text in self.messages["warnings"].items() if name != deck}
+            if lines:
+                warnings[deck] = "\n".join(lines)
+            self.messages["warnings"] = warnings
+        self._publish("warnings", warnings)
+
+    def subscribe(self) -> queue.Queue:
+        """A page's stream: the kept messages first, then what comes."""
+        client: queue.Queue = queue.Queue()
+        with self._lock:
+            for event, messages in self.messages.items():
+                client.put(_event(event, messages))
+            self._clients.append(client)
+        return client
+
+    def unsubscribe(self, client: queue.Queue) -> None:
+        with self._lock:
+            self._clients.remove(client)
+
+    def _publish(self, event: str, data: object) -> None:
+        message = _event(event, data)
+        with self._lock:
+            for client in self._clients:
+                client.put(message)
+
+
+def _event(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class PreviewServer:
+    """Serves build/ to this machine's browser, with `events` streamed to every page and
+    a deck's PDF made by `make_pdf` when a page asks for it."""
+
+    def __init__(self, folder: Path, port: int, events: Broadcast, make_pdf: Callable[[str], Path | None]) -> None:
+        self.folder = folder
+        self.events = events
+        self.make_pdf = make_pdf
+        self.token = secrets.token_urlsafe(24)
         self._stopping = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.httpd.daemon_threads = True
@@ -90,24 +140,6 @@ class PreviewServer:
         if self._thread.is_alive():
             self.httpd.shutdown()
         self.httpd.server_close()
-
-    def publish_reload(self, decks: list[str]) -> None:
-        self._publish("reload", {"decks": decks})
-
-    def publish_errors(self, errors: dict[str, str]) -> None:
-        """`errors` maps a deck name ("" for all decks) to its message."""
-        self.messages["errors"] = dict(errors)
-        self._publish("errors", self.messages["errors"])
-
-    def publish_warnings(self, warnings: dict[str, str]) -> None:
-        self.messages["warnings"] = dict(warnings)
-        self._publish("warnings", self.messages["warnings"])
-
-    def _publish(self, event: str, data: object) -> None:
-        message = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-        with self._lock:
-            for client in self._clients:
-                client.put(message)
 
     def allowed_host(self, host: str | None) -> bool:
         return host in {f"{name}:{self.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
@@ -210,17 +242,12 @@ class PreviewServer:
                 self.send_body(body.encode(), "text/html; charset=utf-8")
 
             def events(self) -> None:
-                client: queue.Queue = queue.Queue()
-                with server._lock:
-                    server._clients.append(client)
+                client = server.events.subscribe()
                 try:
                     self.send_response(HTTPStatus.OK)
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Cache-Control", "no-store")
                     self.end_headers()
-                    for event, messages in server.messages.items():
-                        self.wfile.write(f"event: {event}\ndata: {json.dumps(messages)}\n\n".encode())
-                    self.wfile.flush()
                     while not server._stopping.is_set():
                         try:
                             message = client.get(timeout=1)
@@ -231,7 +258,6 @@ class PreviewServer:
                 except OSError:
                     pass
                 finally:
-                    with server._lock:
-                        server._clients.remove(client)
+                    server.events.unsubscribe(client)
 
         return Handler

@@ -1,10 +1,13 @@
 """`build.py watch`: build, serve build/ with live reload, rebuild what each save affects.
 
-Three parts, wired by `watch()` at the bottom (as marp-cli's watcher is):
-  SourceWatcher   file events under the course -> changed paths, in an inbox
+Four parts, wired by `watch()` at the bottom (as marp-cli's watcher is), each complete
+when made and made in the order they need each other:
+  Broadcast       (server.py) what every open page is told: reloads, errors, warnings
   PreviewBuilder  builds decks with warm kernels and a loaded Marp CLI; remembers what
-                  each deck depends on and which are in error; reports through callbacks
-  PreviewServer   (server.py) serves build/, pushes reloads, errors and warnings to pages
+                  each deck depends on and which are in error; tells the pages
+  SlideChecker    looks at rebuilt decks in the browser, in the background
+  PreviewServer   (server.py) serves build/ and the broadcast; builds a PDF on request
+and SourceWatcher, which turns file events into changed paths for the loop in watch().
 
 Kernels stay warm between rebuilds (a changed cell reruns in the kernel that already
 holds the earlier cells' state and the imported libraries); prose edits run no code.
@@ -20,31 +23,27 @@ import sys
 import threading
 import time
 import webbrowser
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ..pipeline.build import DeckReport, Tools, build_decks, theme_folder
-from ..execute.cache import Cache, CellKey
 from ..core.errors import DeckError, Location, ToolError
-from ..execute.connection import KernelDied
-from ..execute.warm import KernelPool
 from ..core.files import build_lock
 from ..core.options import BuildOptions
 from ..core.progress import Progress
-from ..core.project import COURSE_FILE, FREEZE_DIR, Project, load_project
-from ..execute.outputs import CellResult, Rich
-from ..render.marp import MarpWorker, RenderJob, kill_tree, render
-from ..format.rendition import deck_markdown, slides_at_most, write_rendition
+from ..core.project import COURSE_FILE, GENERATED, Project, load_project
+from ..execute.connection import KernelDied
 from ..execute.execution import Execution
+from ..execute.warm import KernelPool
+from ..pipeline.build import DeckReport, Session, Variant, build_decks, render_pending, render_variant, updating_results
+from ..render.marp import MarpWorker, kill_tree
 from ..source.deck import Deck
-from .server import PreviewServer
+from .server import Broadcast, PreviewServer
 
 DEBOUNCE = 0.15  # seconds of quiet after a save before rebuilding (editors write in bursts)
-_IGNORED_PARTS = {"build", FREEZE_DIR, ".git", ".venv", "node_modules", "__pycache__", ".pytest_cache"}
 QUIT, RESTART = "quit", "restart"
 
 
@@ -77,7 +76,7 @@ class SourceWatcher(FileSystemEventHandler):
         except ValueError:
             return False
         name = parts[-1] if parts else ""
-        return bool(parts) and not (_IGNORED_PARTS & set(parts)) and not (
+        return bool(parts) and not (GENERATED & set(parts)) and not (
             name.startswith(".") or name.endswith(("~", ".swp", ".tmp", ".part")))
 
 
@@ -110,24 +109,20 @@ def affected_decks(project: Project, decks: list[Path], depends_on: dict[Path, s
     return [deck for deck in decks if deck in in_error or depends_on.get(deck, {deck}) & changed]
 
 
-@dataclass
 class PreviewBuilder:
-    """Builds decks for the preview and reports through callbacks: `on_built` (names of
-    the decks rebuilt), `on_errors` and `on_warnings` (deck name, "" for all -> text),
-    `on_rebuilt` (the reports of the decks that built)."""
-    project: Project
-    targets: list[Path]          # empty: every deck in slides/, including new ones
-    options: BuildOptions
-    tools: Tools
-    on_built: Callable[[list[str]], None]
-    on_errors: Callable[[dict[str, str]], None]
-    on_warnings: Callable[[dict[str, str]], None]
-    on_rebuilt: Callable[[list[DeckReport]], None] = lambda reports: None  # e.g. to check them
-    depends_on: dict[Path, set[Path]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    warnings: dict[str, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # saves and PDF requests
-    _warnings_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Builds decks for the preview (its own session: warm kernels, a loaded Marp CLI);
+    remembers what each deck depends on and which are in error; tells the pages through
+    `events`, and `on_rebuilt` the reports of the decks that built (to check them)."""
+
+    def __init__(self, project: Project, targets: list[Path], options: BuildOptions, events: Broadcast,
+                 progress: Progress, on_rebuilt: Callable[[list[DeckReport]], None]) -> None:
+        self.project, self.targets, self.options = project, targets, options  # targets: none = every deck
+        self.events, self.progress, self.on_rebuilt = events, progress, on_rebuilt
+        self.session = Session.open(project, options, progress, kernels=KernelPool(keep_warm=True),
+                                    marp=MarpWorker(project.root), first_done=self.show_first)
+        self.depends_on: dict[Path, set[Path]] = {}
+        self.errors: dict[str, str] = {}
+        self.lock = threading.Lock()  # saves and PDF requests
 
     def decks(self) -> list[Path]:
         return self.targets or self.project.decks()
@@ -146,19 +141,18 @@ class PreviewBuilder:
         return affected_decks(self.project, self.decks(), self.depends_on, in_error, changed)
 
     def rebuild(self, decks: list[Path]) -> list[DeckReport]:
-        with self.lock, build_lock(self.project.build_dir, self.tools.progress.note):
+        with self.lock, build_lock(self.project.build_dir, self.progress.note):
             started = time.monotonic()
             try:
-                reports = build_decks(self.project, decks, self.options, self.tools)
+                reports = build_decks(decks, self.options, self.session)
                 died = [r.deck for r in reports if isinstance(r.error, KernelDied)]
                 if died:  # a fresh kernel, and the deck again
-                    print("kernel died: restarting it and rebuilding", flush=True)
-                    reports = [r for r in reports if r.deck not in died] + build_decks(
-                        self.project, died, self.options, self.tools)
+                    self.progress.note("kernel died: restarting it and rebuilding")
+                    reports = [r for r in reports if r.deck not in died] + build_decks(died, self.options, self.session)
             except DeckError as exc:  # e.g. course.yaml became invalid
                 self.errors[""] = str(exc)
-                self.on_errors(self.errors)
-                self.tools.progress.failed(self.project.root, exc)
+                self.events.errors(self.errors)
+                self.progress.failed(self.project.root, exc)
                 return []
             self.options = replace(self.options, refresh=())  # --refresh: the first build only
             self.errors.pop("", None)
@@ -168,52 +162,37 @@ class PreviewBuilder:
                     self.errors.pop(report.deck.stem, None)
                 else:
                     self.errors[report.deck.stem] = f"{report.error}"
-            self.on_errors(self.errors)
+            self.events.errors(self.errors)
             rebuilt = [r for r in reports if r.ok]
             if rebuilt:
-                self.on_built([r.deck.stem for r in rebuilt])
-            print(f"rebuilt {', '.join(r.deck.stem for r in rebuilt) or 'nothing'} in "
-                  f"{time.monotonic() - started:.2f}s"
-                  + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""),
-                  flush=True)
+                self.events.reload([r.deck.stem for r in rebuilt])
+            self.progress.note(f"rebuilt {', '.join(r.deck.stem for r in rebuilt) or 'nothing'} in "
+                               f"{time.monotonic() - started:.2f}s"
+                               + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""))
             self.on_rebuilt(rebuilt)
             return reports
-
-    def checked(self, deck_name: str, lines: list[str]) -> None:
-        """A deck's slides were looked at (in the background): its warnings to the pages."""
-        with self._warnings_lock:
-            if lines:
-                self.warnings[deck_name] = "\n".join(lines)
-            else:
-                self.warnings.pop(deck_name, None)
-            self.on_warnings(dict(self.warnings))
 
     def show_first(self, deck: Deck, execution: Execution) -> None:
         """While the cells after an edited one still run: publish the deck with the edited
         cell's new output, the later cells showing their last outputs marked as updating.
         (Not on a deck's first build: there is no page yet to update.)"""
-        cache = Cache(self.project.root)
-        last = {key.code: key for key in cache.manifest(deck.name)}
         page = self.project.build_dir / f"{deck.name}.html"
-        if not last or not page.exists():
+        results = updating_results(self.project, deck, execution)
+        if results is None or not page.exists():
             return
-        results = [result if result is not None else _updating(cache, last.get(key.code))
-                   for result, key in zip(execution.results, execution.keys)]
-        assert self.tools.assets is not None
         try:
-            rendition = write_rendition(self.project, deck, {False: deck_markdown(deck, results, self.project)},
-                                        deck.name, self.tools.assets)
-            render(self.project.root, RenderJob(rendition.screen, "html", page, slides_at_most(rendition.screen)),
-                   theme_folder(self.project, self.tools), self.tools.marp)
+            log = self.progress.deck(deck.path, len(deck.cells), live=False)  # (its lines are not news)
+            _, pending = render_variant(deck, results, Variant(deck.name, {"html": page}), self.session, log)
+            if any(render_pending(pending, self.session).values()):
+                return  # the full rebuild after it says what is wrong
         except (DeckError, ToolError, OSError):
-            return  # the full rebuild after it says what is wrong
-        self.on_built([deck.name])
-        print(f"showing {deck.name} with the edited cell's output; the cells after it are still running",
-              flush=True)
+            return
+        self.events.reload([deck.name])
+        self.progress.note(f"showing {deck.name} with the edited cell's output; the cells after it are still running")
 
     def restart_kernels(self) -> None:
-        self.tools.kernels.shutdown()
-        print("kernels restarted", flush=True)
+        self.session.kernels.shutdown()
+        self.progress.note("kernels restarted")
         self.rebuild(self.decks())
 
     def make_pdf(self, deck_name: str) -> Path | None:
@@ -221,22 +200,13 @@ class PreviewBuilder:
         deck = next((d for d in self.decks() if d.stem == deck_name), None)
         if deck is None:
             return None
-        with self.lock, build_lock(self.project.build_dir, self.tools.progress.note):
-            reports = build_decks(self.project, [deck], replace(self.options, formats=("pdf",)), self.tools)
+        with self.lock, build_lock(self.project.build_dir, self.progress.note):
+            reports = build_decks([deck], replace(self.options, formats=("pdf",)), self.session)
         pdf = self.project.build_dir / f"{deck_name}.pdf"
         return pdf if reports and reports[0].ok and pdf.exists() else None
 
-
-_UPDATING = ('<div style="font:600 16px sans-serif;color:#8a5300;background:#fff4e0;padding:2px 10px;'
-             'border-left:4px solid #8a5300">updating: the output of the last run, until this cell has '
-             'run again</div>')
-
-
-def _updating(cache: Cache, last: CellKey | None) -> CellResult:
-    """A cell's last output (if the cache still has it), marked as being updated."""
-    previous = cache.load(last) if last is not None else None
-    outputs = previous.outputs if previous is not None else ()
-    return CellResult((Rich({"text/html": _UPDATING}),) + tuple(outputs))
+    def close(self) -> None:
+        self.session.close()
 
 
 class SlideChecker:
@@ -316,21 +286,20 @@ def kill_tree_children() -> None:
         kill_tree(child.pid)
 
 
-def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open_browser: bool) -> int:
+def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open_browser: bool,
+          progress: Progress) -> int:
     project = load_project(root)
     inbox: queue.Queue = queue.Queue()
-    tools = Tools(Progress(), KernelPool(keep_warm=True), MarpWorker(project.root))
-    builder: PreviewBuilder
+    events = Broadcast()
+    checker = SlideChecker(project, progress, events.deck_warnings)
+    builder = PreviewBuilder(project, [Path(t).resolve() for t in targets], options, events, progress,
+                             on_rebuilt=checker.submit)
     try:
-        server = PreviewServer(project.build_dir, port, lambda name: builder.make_pdf(name))
+        server = PreviewServer(project.build_dir, port, events, builder.make_pdf)
     except OSError as exc:
-        tools.close()
+        builder.close()
+        checker.close()
         raise DeckError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (choose another with --port)") from None
-    builder = PreviewBuilder(project, [Path(t).resolve() for t in targets], options, tools,
-                             server.publish_reload, server.publish_errors, server.publish_warnings)
-    tools.first_done = builder.show_first
-    checker = SlideChecker(project, tools.progress, builder.checked)
-    builder.on_rebuilt = checker.submit
     sources = SourceWatcher(project.root, inbox)
     # Ctrl-C and kill (SIGTERM) both stop cleanly, even when started in the background
     # (where a shell sets SIGINT to be ignored).
@@ -344,8 +313,8 @@ def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open
         sources.watch(flat, recursive=False)
         sources.observer.start()
         server.start()
-        print(f"Serving {Location(project.build_dir)} at {server.url}  "
-              "(r + Enter: restart kernels, q + Enter or Ctrl-C: quit)", flush=True)
+        progress.note(f"Serving {Location(project.build_dir)} at {server.url}  "
+                      "(r + Enter: restart kernels, q + Enter or Ctrl-C: quit)")
         if open_browser:
             webbrowser.open(server.url)
         threading.Thread(target=read_commands, args=(inbox,), daemon=True).start()
@@ -361,8 +330,8 @@ def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open
         sources.observer.stop()
         server.stop()
         checker.close()
-        tools.close()
+        builder.close()
         kill_tree_children()
         sources.observer.join(timeout=5)
-        print("stopped", flush=True)
+        progress.note("stopped")
     return 0

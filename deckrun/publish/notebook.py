@@ -14,6 +14,7 @@ from ..source.analysis import code_facts
 from ..execute.capture import SECRET_NAME
 from ..source.cells import Cell
 from ..core.errors import DeckError
+from ..core.project import GENERATED
 from ..execute.connection import KERNEL_ENV
 from ..execute.kernel import RESEED
 from ..execute.outputs import CellResult, Error, Rich, Stream
@@ -81,7 +82,7 @@ def _named_files(code: str, root: Path) -> set[str]:
 
 
 def _generated(path: Path, root: Path) -> bool:
-    return bool({"build", "_freeze", ".git", ".venv", "node_modules"} & set(path.relative_to(root).parts))
+    return bool(GENERATED & set(path.relative_to(root).parts))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ built as usual (the cache and the render stamps make a repeat publish almost fre
                      marked) and DECK-notes.pdf (each slide with its presenter notes)
 
 Every student file is made from Markdown from which the lecturer-only slides and the
-presenter notes were removed (slides.without_lecturer_content): their text is in none.
+presenter notes were removed (audience.without_lecturer_content): their text is in none.
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlparse
 
-from ..pipeline.build import BuiltDeck, PendingRender, Tools, build_decks, plan_renders, render_pending
-from ..format.rendition import Rendition, deck_markdown, deck_title, still_pictures_of, write_rendition
+from ..core.progress import Progress
+from ..pipeline.build import BuiltDeck, PendingRender, Session, Variant, build_decks, render_pending, render_variant
+from ..format.rendition import Rendition, deck_title
 from ..core.errors import DeckError, Location, ToolError
 from ..core.files import Stamp, copy_if_changed, write_atomic, write_if_changed
 from .handouts import (HANDOUT_SIZES, LEGIBLE, Paper, body_text_size, check_handout, check_paper,
@@ -33,7 +34,8 @@ from .notebook import NotebookCells, Provenance, course_files, make_notebook, no
 from ..core.options import BuildOptions
 from ..core.project import Project, course_language
 from .index import SiteEntry, render_index
-from ..source.slides import CSS_URL, parse_slides, without_lecturer_content
+from ..source.audience import without_lecturer_content
+from ..source.slides import CSS_URL, parse_slides
 from ..source.deck import MARKER_PATTERN, Deck
 
 SITE, LECTURER, ENTRIES = "site", "lecturer", ".publish"
@@ -59,13 +61,13 @@ class StudentCopy:
     notebook: NotebookCells     # the cells its notebook holds
 
 
-def publish(project: Project, paths: list[Path], build_options: BuildOptions,
-            options: PublishOptions, tools: Tools, every_deck: bool) -> int:
+def publish(paths: list[Path], build_options: BuildOptions, options: PublishOptions, session: Session,
+            every_deck: bool) -> int:
     """Build the decks, write their students' versions and render them all together,
     then make the handouts, notebooks and lecturer's copies, the index and the zip."""
     started = time.monotonic()
-    progress = tools.progress
-    reports = build_decks(project, paths, replace(build_options, formats=("html", "pdf")), tools)
+    project, progress = session.project, session.progress
+    reports = build_decks(paths, replace(build_options, formats=("html", "pdf")), session)
     failed = sum(not r.ok for r in reports)
     copies: list[StudentCopy] = []
     for report in reports:
@@ -75,11 +77,11 @@ def publish(project: Project, paths: list[Path], build_options: BuildOptions,
             progress.note(f"{Location(report.deck)}: draft: true, not published")
             continue
         try:
-            copies.append(student_copy(project, report.built, options, tools))
+            copies.append(student_copy(report.built, options, session))
         except (DeckError, ToolError) as exc:
             progress.failed(report.deck, exc)
             failed += 1
-    outcomes = render_pending(project, [item for copy in copies for item in copy.pending], tools, " for students")
+    outcomes = render_pending([item for copy in copies for item in copy.pending], session, " for students")
     kept: set[Path] = set()
     published = 0
     for copy in copies:
@@ -89,7 +91,7 @@ def publish(project: Project, paths: list[Path], build_options: BuildOptions,
             if error is not None:
                 raise error
             progress.note(f"publishing {Location(deck)}")
-            kept |= publish_deck(project, copy, tools)
+            kept |= publish_deck(copy, session)
             published += 1
         except (DeckError, ToolError) as exc:
             progress.failed(deck, exc)
@@ -114,10 +116,10 @@ def publish(project: Project, paths: list[Path], build_options: BuildOptions,
     return 1 if failed else 0
 
 
-def student_copy(project: Project, built: BuiltDeck, options: PublishOptions, tools: Tools) -> StudentCopy:
+def student_copy(built: BuiltDeck, options: PublishOptions, session: Session) -> StudentCopy:
     """The students' Markdown of a deck (no lecturer-only slides, no notes), written, and
     the site's HTML and PDF it must be rendered to."""
-    deck = built.deck
+    project, deck = session.project, built.deck
     per_page, paper_size = _handout_options(project, deck.front_matter, deck.path, options)
     course = {**project.course, **(deck.front_matter.get("course") or {})}
     paper = Paper(deck_title(deck), " ".join(str(course[k]) for k in ("code", "name") if course.get(k)),
@@ -125,22 +127,18 @@ def student_copy(project: Project, built: BuiltDeck, options: PublishOptions, to
                   course_language(project, deck.front_matter, deck.path))
     student = replace(deck, markdown=without_lecturer_content(deck.markdown))
     notebook = notebook_cells(deck.cells, {int(m.group(1)) for m in MARKER_PATTERN.finditer(student.markdown)})
-    results = built.execution.results
-    stills, _ = still_pictures_of(results, project, lambda page, key: tools.take_still(project, page, key))
-    texts = {False: without_lecturer_content(deck_markdown(student, results, project)),
-             True: without_lecturer_content(deck_markdown(student, results, project, stills))}
-    assert tools.assets is not None
-    rendition = write_rendition(project, deck, texts, f"{deck.name}.student", tools.assets)
     site = project.build_dir / SITE
-    log = tools.progress.deck(deck.path, len(deck.cells), live=False)  # "up to date" lines are not news
-    pending = plan_renders(project, rendition, {"html": site / f"{deck.name}.html", "pdf": site / f"{deck.name}.pdf"},
-                           tools, log, " for students")
+    variant = Variant(f"{deck.name}.student", {"html": site / f"{deck.name}.html", "pdf": site / f"{deck.name}.pdf"},
+                      students=True, label=" for students")
+    log = session.progress.deck(deck.path, len(deck.cells), live=False)  # "up to date" lines are not news
+    rendition, pending = render_variant(deck, built.execution.results, variant, session, log)
     return StudentCopy(built, student, rendition, pending, paper, per_page, notebook)
 
 
-def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]:
+def publish_deck(copy: StudentCopy, session: Session) -> set[Path]:
     """Write one deck's student files (its HTML and PDF rendered) and lecturer files;
     return every file it owns there."""
+    project = session.project
     built, student, paper, per_page = copy.built, copy.student, copy.paper, copy.per_page
     deck, build = built.deck, project.build_dir
     site, lecturer = build / SITE, build / LECTURER
@@ -149,10 +147,10 @@ def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]
     owned = {html, pdf} | _copy_references(copy.rendition.screen, build, site)
     handout = site / f"{deck.name}-handout.pdf"
     if _make(project, handout, (pdf, per_page, paper, _source_of(write_handout)), lambda: write_handout(pdf, handout, per_page, paper)):
-        tools.progress.note(f"  wrote {Location(handout)}: {per_page} slides a page")
-        _warn_if_small(deck, pdf, per_page, paper, tools)
+        session.progress.note(f"  wrote {Location(handout)}: {per_page} slides a page")
+        _warn_if_small(deck, pdf, per_page, paper, session.progress)
     for warning in copy.notebook.warnings:
-        tools.progress.warn(warning)
+        session.progress.warn(warning)
     notebook, files = _notebook(project, built, student, paper.title, paper.course, copy.notebook)
     owned |= {notebook} | {site / name for name in files}
 
@@ -168,7 +166,7 @@ def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]
     flags = [slide.lecturer_only for slide in full.slides]
     if _make(project, notes, (full_pdf, json.dumps([slide_notes, flags]), paper, _source_of(write_notes)),
              lambda: write_notes(full_pdf, notes, slide_notes, flags, paper)):
-        tools.progress.note(f"  wrote {Location(notes)}")
+        session.progress.note(f"  wrote {Location(notes)}")
     owned.add(notes)
 
     entry = SiteEntry(deck.name, paper.title, str(deck.front_matter.get("session", "")),
@@ -180,14 +178,14 @@ def publish_deck(project: Project, copy: StudentCopy, tools: Tools) -> set[Path]
     return owned | {handout}
 
 
-def _warn_if_small(deck: Deck, pdf: Path, per_page: int, paper: Paper, tools: Tools) -> None:
+def _warn_if_small(deck: Deck, pdf: Path, per_page: int, paper: Paper, progress: Progress) -> None:
     """Say so when a handout prints the slides' body text too small to read."""
     body = body_text_size(pdf)
     printed = body * slide_scale(pdf, per_page, paper)
     if printed < LEGIBLE:
         better = next((n for n in sorted(HANDOUT_SIZES, reverse=True)
                        if body * slide_scale(pdf, n, paper) >= LEGIBLE), None)
-        tools.progress.warn(f"{Location(deck.path)}: a handout of {per_page} slides a page prints the "
+        progress.warn(f"{Location(deck.path)}: a handout of {per_page} slides a page prints the "
                             f"body text at {printed:.1f} pt, under {LEGIBLE:g} pt" + (
                                 f" (with {better} a page: {body * slide_scale(pdf, better, paper):.1f} pt)"
                                 if better else ""))
