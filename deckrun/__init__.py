@@ -1,22 +1,30 @@
 """deckrun: build Marp slide decks whose code examples run and show their real output.
 
-The package reads like the pipeline, one module per stage:
+The package reads like the pipeline, one package per stage, data flowing one way:
 
-    project     where a course's files are; course.yaml
-    sources     a deck's Markdown + Jinja -> Deck (Markdown with cell markers, Cells)
-    slides      a deck's slides as Marp sees them: directives, classes, presenter notes
-    cells       a cell's code and options; snippet files cut into named cells
-    running     Cells -> CellResults: from the cache (cache, analysis) or run (execute,
-                capture: kernel messages -> safe outputs)
-    outputs     the results' data types (text, rich MIME bundles, errors)
-    formatting  CellResults -> Marp Markdown (Jinja templates, figure files; live:
-                interactive outputs; assets: images fetched once, placeholders)
-    renditions  a deck's Markdown for the screen and for paper, as Marp is given it
-    render      Marp Markdown -> HTML / PDF / PPTX through the Marp CLI (many at once)
-    builder     decks (in parallel) through all the stages; uptodate: the no-change path
-    check       rendered slides measured in the browser (overflow, alt text, contrast)
-    publish     the students' site (site_index, handouts, notebook, themes)
+    source      a deck's Markdown + Jinja -> Deck (Markdown with cell markers, Cells):
+                deck, cells, slides (as Marp sees them), audience (what students see),
+                themes, analysis (what code reads and binds)
+    execute     Cells -> CellResults: execution (plan: the cache or the kernel; run),
+                kernel (the deck's protocol) over a connection here or on a gateway
+                (remote), warm (kernels kept, what they hold), capture, outputs, cache,
+                environment (the kernel's packages; the lock)
+    format      CellResults -> Marp Markdown: markdown (a template per output kind),
+                interactive (outputs that run script), assets (images fetched once),
+                rendition (a deck's Markdown for screen and paper)
+    render      Marp Markdown -> HTML / PDF / PPTX (marp, worker.mjs); check (the
+                rendered slides measured in Chromium: browser.mjs)
 
-around them: options (what a build is asked), progress (the terminal), cli (the
-command line), watch and server (live preview), errors and files (shared basics).
+driven by
+
+    pipeline    build (decks in parallel through every stage, one Session, one
+                render_variant), uptodate (the no-change path), status (status, prune)
+    publish     site (the students' site and the lecturer's copies), index, handouts,
+                notebook
+    preview     watch (file events -> rebuilds), server (live reload)
+    cli         the command line
+
+on top of core (errors, files, project, options, progress, tools). pyproject.toml's
+import-linter contract keeps it so: commands over features over the pipeline over the
+stages over core, and no import cycle.
 """

@@ -16,6 +16,8 @@ from pypdf import PdfReader
 
 from conftest import run_build
 
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
+
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000010000000100802000000909168360000001d4944415478"
     "9c63fccf8001f89f81840e8c1a3e6af8a8e1a3860f1b3e00c4a41ff1e4cbb9160000000049454e44ae426082")

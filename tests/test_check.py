@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import run_build
-from deckrun.render.check import slide_locations
-from deckrun.core.project import load_project
-from deckrun.source.deck import load_deck
+
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
 BULLETS = "\n".join(f"- point number {n}" for n in range(40))
 DECK = f"""---
@@ -79,18 +80,6 @@ def test_images_without_alt_text_and_low_contrast_are_reported(course):
     assert any(f.startswith("slides/a11y.md slide 2 (line 17): text contrast below WCAG AA (#c8c8c8 on #ffffff")
                and "Hard to read" in f for f in findings), findings
     assert len(findings) == 3
-
-
-def test_slides_are_traced_to_the_lines_they_start_on(tmp_path):
-    (tmp_path / "slides" / "partials").mkdir(parents=True)
-    (tmp_path / "slides" / "partials" / "end.md").write_text("---\n\n# Questions?\n")
-    (tmp_path / "slides" / "deck.md").write_text(
-        "---\nmarp: true\n---\n\n# {{ 'Title' }}\n\n---\n\n{% for n in [1, 2] %}\nItem {{ n }}\n{% endfor %}\n\n"
-        "---\n\n## Last own slide\n\n{% include 'partials/end.md' %}\n")
-    project = load_project(tmp_path)
-    deck = load_deck(tmp_path / "slides" / "deck.md", project)
-    located = [(where.path.name, where.line) for where in slide_locations(deck)]
-    assert located == [("deck.md", 5), ("deck.md", 7), ("deck.md", 13), ("end.md", 1)]
 
 
 FRAMES = """---

@@ -12,6 +12,8 @@ from pypdf import PdfReader
 
 from conftest import REPO, run_build
 
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
+
 COURSE_PARTS = ("slides", "snippets", "data", "themes", "course.yaml")
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import make_course, run_build
-from deckrun.execute.environment import locked_versions
+
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
 DECK = """---
 marp: true
@@ -159,15 +160,3 @@ def test_status_holds_the_kernel_against_the_lock(versions):
     versions.build("--html")
     assert "its outputs were computed with versions the lock does not have: courselib 2.0 (locked 1.0)" \
         in versions.build("status").stdout
-
-
-def test_the_lock_gives_this_machine_its_versions(tmp_path):
-    (tmp_path / "requirements.lock").write_text(
-        "# a comment\nnumpy==2.4.6 \\\n    --hash=sha256:ab \\\n    --hash=sha256:cd\n    # via pandas\n"
-        "torch==2.13.0+cpu ; platform_machine == 'x86_64' and sys_platform == 'linux' \\\n    --hash=sha256:ef\n"
-        "torch==2.13.0 ; platform_machine != 'x86_64' or sys_platform != 'linux' \\\n    --hash=sha256:01\n"
-        "Jinja2==3.1.6 ; sys_platform == 'nowhere'\n")
-    found = locked_versions(tmp_path)
-    assert found["numpy"] == "2.4.6" and "jinja2" not in found
-    assert found["torch"] in ("2.13.0+cpu", "2.13.0")
-    assert locked_versions(tmp_path / "nothing") == {}

@@ -18,6 +18,8 @@ import pytest
 
 from conftest import REPO, has_kernel_child, run_build, still_running
 
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
+
 GOOD = "# A good deck\n\n```python run\nprint('good output')\n```\n"
 
 

@@ -20,6 +20,8 @@ import pytest
 from conftest import REPO, run_build
 from test_watch import Watching
 
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
+
 TOKEN = "test-token-3f9a"
 
 REMOTE = """---

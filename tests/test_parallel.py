@@ -7,9 +7,12 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from pypdf import PdfReader
 
 from conftest import run_build
+
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
 TIMED = """# Deck {name}
 

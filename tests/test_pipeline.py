@@ -9,6 +9,8 @@ from pypdf import PdfReader
 
 from conftest import run_build
 
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
+
 
 def slides_in(markdown: str) -> int:
     body = markdown.split("\n---\n", 1)[1] if markdown.startswith("---\n") else markdown

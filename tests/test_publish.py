@@ -19,6 +19,8 @@ from pypdf import PdfReader
 
 from conftest import make_course, run_build
 
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
+
 LESSON = """---
 marp: true
 theme: nmt-theme
@@ -129,6 +131,15 @@ def published(tmp_path_factory):
     return root, proc
 
 
+@pytest.fixture
+def published_copy(published, tmp_path):
+    """A copy of the published course, to change without touching the others' one."""
+    root, _ = published
+    copy = tmp_path / "course"
+    shutil.copytree(root, copy, symlinks=True)
+    return copy
+
+
 class Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -199,8 +210,8 @@ def test_student_pdfs_carry_metadata_outline_and_tags(published):
     assert "/StructTreeRoot" in reader.trailer["/Root"]
 
 
-def test_handouts_hold_n_slides_a_page(published):
-    root, proc = published
+def test_handouts_hold_n_slides_a_page(published_copy):
+    root = published_copy
     handout = root / "build" / "site" / "main-handout.pdf"
     slides = len(PdfReader(root / "build" / "site" / "main.pdf").pages)
     assert len(PdfReader(handout).pages) == math.ceil(slides / 2)  # the default
@@ -317,15 +328,6 @@ def test_a_jinja_fence_is_shown_as_written(published):
     assert "{% for item in items %}<li>{{ item.name }}</li>{% endfor %}" in text
 
 
-@pytest.fixture
-def published_copy(published, tmp_path):
-    """A copy of the published course, to change without touching the others' one."""
-    root, _ = published
-    copy = tmp_path / "course"
-    shutil.copytree(root, copy, symlinks=True)
-    return copy
-
-
 def test_the_zip_follows_the_site_without_asking(published_copy):
     root = published_copy
     lesson = root / "slides" / "lesson.md"
@@ -362,7 +364,7 @@ def test_a_second_publish_writes_nothing_and_starts_no_marp(published, tmp_path)
     log = tmp_path / "node.log"
     (fake / "node").write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexec {shutil.which('node')} \"$@\"\n")
     (fake / "node").chmod(0o755)
-    run_build(root, "publish", "--zip")  # the handout test above changed main's handout
+    run_build(root, "publish", "--zip")  # (whatever ran before, the site is as publish makes it)
     before = {p: p.stat().st_mtime_ns for p in (root / "build").rglob("*") if p.is_file()}
     proc = run_build(root, "publish", "--zip", env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
     assert proc.returncode == 0, proc.stderr

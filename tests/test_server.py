@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from deckrun.preview.server import PreviewServer
+from deckrun.preview.server import Broadcast, PreviewServer
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def served(tmp_path):
     (build / "escape").symlink_to(tmp_path)                # a link leading out of build/
     (build / "leak.txt").symlink_to(tmp_path / "secret.txt")
     asked: list[str] = []
-    server = PreviewServer(build, 0, lambda name: asked.append(name) or build / "deck.html")
+    server = PreviewServer(build, 0, Broadcast(), lambda name: asked.append(name) or build / "deck.html")
     server.start()
     yield server, asked
     server.stop()

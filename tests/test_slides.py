@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from deckrun.source.slides import parse_slides, with_lecturer_badge, without_lecturer_content
+from deckrun.core.project import load_project
+from deckrun.render.check import slide_locations
+from deckrun.source.audience import with_lecturer_badge, without_lecturer_content
+from deckrun.source.deck import load_deck
+from deckrun.source.slides import parse_slides
 
 TRICKY = """---
 marp: true
@@ -106,3 +110,15 @@ def test_the_lecturer_badge_is_the_themes_when_it_has_one(theme, badge):
     deck = "---\nmarp: true\n---\n\n# A\n\n---\n\n<!-- _class: lecturer -->\n# B\n"
     assert ("Lecturer only" in with_lecturer_badge(deck, theme)) is badge
     assert with_lecturer_badge("# no lecturer slide\n", "") == "# no lecturer slide\n"
+
+
+def test_slides_are_traced_to_the_lines_they_start_on(tmp_path):
+    (tmp_path / "slides" / "partials").mkdir(parents=True)
+    (tmp_path / "slides" / "partials" / "end.md").write_text("---\n\n# Questions?\n")
+    (tmp_path / "slides" / "deck.md").write_text(
+        "---\nmarp: true\n---\n\n# {{ 'Title' }}\n\n---\n\n{% for n in [1, 2] %}\nItem {{ n }}\n{% endfor %}\n\n"
+        "---\n\n## Last own slide\n\n{% include 'partials/end.md' %}\n")
+    project = load_project(tmp_path)
+    deck = load_deck(tmp_path / "slides" / "deck.md", project)
+    located = [(where.path.name, where.line) for where in slide_locations(deck)]
+    assert located == [("deck.md", 5), ("deck.md", 7), ("deck.md", 13), ("end.md", 1)]

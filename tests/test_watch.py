@@ -18,6 +18,8 @@ import pytest
 
 from conftest import REPO, make_course, run_build, still_running
 
+pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
+
 COUNTED = """# Counted
 
 ```python run
@@ -81,6 +83,7 @@ class Watching:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.output: list[str] = []
         self.url = ""
+        self.originals: dict[Path, str] = {}  # files edited by the test running now
         ready = threading.Event()
         threading.Thread(target=self._read, args=(ready,), daemon=True).start()
         assert ready.wait(180), "\n".join(self.output)
@@ -142,8 +145,20 @@ class Watching:
             self.events.get_nowait()
         path = self.root / relative
         text = path.read_text()
+        self.originals.setdefault(path, text)
         assert old in text, old
         path.write_text(text.replace(old, new))
+
+    def restore(self) -> None:
+        """Put back what the test edited (and let the watcher rebuild it): the next test
+        starts from the course as it was, whatever ran before it."""
+        if self.originals:
+            self.settle()
+            for path, text in self.originals.items():
+                path.write_text(text)
+            self.originals.clear()
+            self.settle(quiet=1.0)
+        self.runs()
 
     def runs(self) -> list[str]:
         log = self.root / "runs.log"
@@ -153,19 +168,28 @@ class Watching:
 
 
 @pytest.fixture(scope="module")
-def watching(tmp_path_factory):
+def watcher(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("watch") / "course")
     (root / "slides" / "counted.md").write_text(COUNTED)
     (root / "slides" / "slow.md").write_text(SLOW)
     (root / "slides" / "rebound.md").write_text(REBOUND)
     watcher = Watching(root)
+    watcher.first_runs = watcher.runs()
     yield watcher
     if watcher.proc.poll() is None:
         watcher.proc.kill()
 
 
+@pytest.fixture
+def watching(watcher):
+    """The module's watcher, for one test: what the test edits is put back after it."""
+    watcher.runs()
+    yield watcher
+    watcher.restore()
+
+
 def test_first_build_and_serving(watching):
-    assert watching.runs() == ["A", "B"]
+    assert watching.first_runs == ["A", "B"]
     page = watching.get("second.html")
     assert "EventSource" in page and "45" in page  # sum(range(10)), and the reload script
     assert "second.html" in watching.get("")        # an index of the decks
@@ -225,7 +249,7 @@ def test_an_edited_cell_is_shown_before_the_slow_cells_after_it(watching):
 
 def test_mistakes_show_an_error_and_a_good_save_recovers(watching):
     good = watching.get("second.html")
-    watching.edit("slides/second.md", "# Second deck, edited", "# Second {% if %}")
+    watching.edit("slides/second.md", "# Second deck", "# Second {% if %}")
     errors = watching.expect("errors")
     assert "slides/second.md:6: template syntax error" in errors["second"]
     assert watching.get("second.html") == good  # the last good deck stays
@@ -258,6 +282,7 @@ def test_an_overflowing_slide_is_shown_as_a_warning(watching):
 
 
 def test_a_dead_kernel_is_restarted_and_the_deck_rebuilt(watching):
+    (watching.root / "died").unlink(missing_ok=True)
     watching.edit("slides/second.md", "print(sum(range(10)))",
                   'import os\nif not os.path.exists("died"):\n    open("died", "w").close()\n'
                   '    os._exit(1)\nprint("survived")')
@@ -287,32 +312,15 @@ def test_a_pdf_on_request_from_the_page(watching):
     assert refused.value.code == 404
 
 
-def test_stopping_leaves_no_process_behind(watching):
-    started = psutil.Process(watching.proc.pid).children(recursive=True)
+def test_stopping_leaves_no_process_behind(course):
+    for deck in (course / "slides").glob("*.md"):
+        if deck.name != "second.md":
+            deck.unlink()
+    own = Watching(course)
+    started = psutil.Process(own.proc.pid).children(recursive=True)
     assert started  # the kernels and the Marp worker
-    watching.proc.send_signal(signal.SIGINT)
-    assert watching.proc.wait(timeout=60) == 0
+    own.proc.send_signal(signal.SIGINT)
+    assert own.proc.wait(timeout=60) == 0
     time.sleep(0.5)
     assert still_running(started) == []
-    assert "stopped" in "\n".join(watching.output)
-
-
-def test_which_decks_a_save_affects(tmp_path):
-    from deckrun.core.project import Project
-    from deckrun.preview.watch import affected_decks
-
-    project = Project(tmp_path)
-    a, b = project.slides_dir / "a.md", project.slides_dir / "b.md"
-    helper = project.snippets_dir / "helper.py"
-    depends = {a: {a, helper}, b: {b}}
-
-    def affected(*changed: Path, in_error: set[Path] = set()) -> list[Path]:
-        return affected_decks(project, [a, b], depends, in_error, set(changed))
-
-    assert affected(helper) == [a]
-    assert affected(b) == [b]
-    assert affected(project.root / "data" / "other.csv") == []
-    assert affected(project.root / "data" / "other.csv", in_error={b}) == [b]  # retried on every save
-    for shared in (project.root / "course.yaml", project.themes_dir / "t.css",
-                   project.templates_dir / "stream.md.j2", project.slides_dir / "images" / "logo.svg"):
-        assert affected(shared) == [a, b]
+    assert "stopped" in "\n".join(own.output)

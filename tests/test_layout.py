@@ -1,0 +1,55 @@
+"""The package's layout keeps its promises: the no-change path sees every file of every
+stage, the Node packages are found from the package's place, each stage's files are where
+its code looks for them, and the import contract holds."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from conftest import REPO
+from deckrun.core import tools
+from deckrun.pipeline import uptodate
+
+
+def test_the_no_change_fingerprint_covers_every_stage(tmp_path, monkeypatch):
+    assert uptodate._DECKRUN == REPO / "deckrun"
+    package = tmp_path / "deckrun"
+    shutil.copytree(REPO / "deckrun", package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(uptodate, "_DECKRUN", package)
+    (tmp_path / "course").mkdir()
+    before = uptodate.fingerprint(tmp_path / "course", "build")
+    (package / "execute" / "kernel.py").write_text((package / "execute" / "kernel.py").read_text() + "\n# changed\n")
+    assert uptodate.fingerprint(tmp_path / "course", "build") != before
+    template = package / "format" / "templates" / "cell.md.j2"
+    after_code = uptodate.fingerprint(tmp_path / "course", "build")
+    template.write_text(template.read_text() + " ")
+    assert uptodate.fingerprint(tmp_path / "course", "build") != after_code
+
+
+def test_node_packages_are_the_courses_else_beside_the_package(tmp_path):
+    assert tools.PACKAGE == REPO / "deckrun"
+    assert tools.node_modules(tmp_path) == REPO / "node_modules"
+    (tmp_path / "node_modules" / ".bin").mkdir(parents=True)
+    (tmp_path / "node_modules" / ".bin" / "marp").write_text("")
+    assert tools.node_modules(tmp_path) == tmp_path / "node_modules"
+
+
+def test_each_stage_finds_its_own_files():
+    from deckrun.format.markdown import Templates
+    from deckrun.publish import index
+    from deckrun.render import marp
+
+    assert Templates().env.get_template("cell.md.j2")
+    assert index.__name__ and (REPO / "deckrun" / "publish" / "templates" / "index.html.j2").exists()
+    assert marp.ENGINE_CONFIG.exists()
+    for script in ("worker.mjs", "browser.mjs"):
+        assert (REPO / "deckrun" / "render" / script).exists()
+
+
+def test_the_layers_hold():
+    """commands over pipeline over stages over core, and no import cycle (pyproject.toml)."""
+    linter = [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"]
+    proc = subprocess.run([*linter, "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 kept, 0 broken" in proc.stdout
