@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .pipeline.build import Session
 
 
-COMMANDS = ("build", "publish", "check", "watch", "serve", "status", "prune", "clean")
+COMMANDS = ("build", "publish", "check", "watch", "serve", "goto", "status", "prune", "clean")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
@@ -33,7 +33,8 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
         epilog="Commands: build (default) [DECK ...]; publish [DECK ...] (the students' site in "
                "build/site/, the lecturer's copies in build/lecturer/); check [DECK ...] (slides that "
                "overflow, images without alt text, low contrast); watch (or serve) [DECK ...] (build, "
-               "serve with live reload, rebuild on save); status [DECK ...] (what the cache "
+               "serve with live updates, rebuild on save); goto FILE:LINE (the running preview shows "
+               "the slide of that line: for editors); status [DECK ...] (what the cache "
                "holds and why cells are stale); prune (remove cache entries no deck uses); "
                "clean [--cache] (remove build/, and _freeze/).")
     parser.add_argument("targets", nargs="*", metavar="DECK",
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
         decks = len(args.targets) or len(list((root / "slides").glob("*.md")))
         progress.line(f"nothing changed since the last build: {decks} deck{'s' if decks != 1 else ''} up to date")
         return 0
+    if args.command == "goto":
+        return goto(root, args.targets, progress)
     # A build that has anything to do nearly always renders: Node loads the Marp CLI (most
     # of a one-deck rebuild's time) while Python imports its modules and works out what to
     # render. Publish and check start it once a deck has something to render.
@@ -194,6 +197,41 @@ def build(paths: list[Path], options: BuildOptions, session: Session) -> int:
                              outputs=sum(len(r.written) for r in reports if r.ok),
                              seconds=time.monotonic() - started)
     return 1 if failed else 0
+
+
+def goto(root: Path, targets: list[str], progress: Progress) -> int:
+    """Ask the running preview to show the slide that holds FILE:LINE, in every open page
+    (a VS Code task calls it with the cursor's line)."""
+    import json
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlencode
+
+    from .preview.server import GOTO, TOKEN_HEADER
+    from .preview.watch import PREVIEW_FILE
+
+    file, _, line = (targets[0] if len(targets) == 1 else "").rpartition(":")
+    if not file or not line.isdigit():
+        progress.error("goto takes FILE:LINE, e.g. slides/session-12.md:120")
+        return 1
+    try:
+        preview = json.loads((root / "build" / PREVIEW_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        progress.error("no preview is running for this course: start one with `python build.py watch`")
+        return 1
+    path = Path(file).resolve()
+    relative = path.relative_to(root) if path.is_relative_to(root) else Path(file)
+    request = urllib.request.Request(f"{preview['url'].rstrip('/')}{GOTO}?{urlencode({'file': relative.as_posix(), 'line': line})}",
+                                     method="POST", headers={TOKEN_HEADER: preview["token"]})
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        progress.error(exc.read().decode(errors="replace") or str(exc))
+        return 1
+    except OSError:
+        progress.error(f"the preview at {preview['url']} does not answer (was it stopped?)")
+        return 1
+    return 0
 
 
 def clean(project: Project, with_cache: bool, progress: Progress) -> int:

@@ -40,6 +40,15 @@ def built_course(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     return root, run_build(root)
 
 
+def page_token(page: str) -> str:
+    """The token a page served by the preview holds (in its script's settings)."""
+    import html
+    import json
+    import re
+
+    return json.loads(html.unescape(re.search(r'data-deckrun="([^"]+)"', page).group(1)))["token"]
+
+
 def still_running(processes: list[psutil.Process]) -> list[int]:
     """The pids of those processes that have neither exited nor become zombies; a process
     may end between any two questions asked of it."""

@@ -3,11 +3,11 @@ work only on a POST from its own pages."""
 from __future__ import annotations
 
 import http.client
-import re
 import socket
 
 import pytest
 
+from conftest import page_token
 from deckrun.preview.server import Broadcast, PreviewServer
 
 
@@ -21,7 +21,8 @@ def served(tmp_path):
     (build / "escape").symlink_to(tmp_path)                # a link leading out of build/
     (build / "leak.txt").symlink_to(tmp_path / "secret.txt")
     asked: list[str] = []
-    server = PreviewServer(build, 0, Broadcast(), lambda name: asked.append(name) or build / "deck.html")
+    server = PreviewServer(build, 0, Broadcast(), lambda name: asked.append(name) or build / "deck.html",
+                           lambda file, line: asked.append(f"{file}:{line}") or file == "slides/deck.md")
     server.start()
     yield server, asked
     server.stop()
@@ -69,6 +70,21 @@ def test_a_pdf_build_needs_a_post_with_the_pages_token(served):
     assert request(server, "POST", "/_deckrun/pdf/deck")[0] == 403
     assert request(server, "POST", "/_deckrun/pdf/deck", headers={"X-Deckrun-Token": "guess"})[0] == 403
     assert asked == []
-    token = re.search(r'token = "([^"]+)"', request(server, "GET", "/deck.html")[1]).group(1)
+    token = page_token(request(server, "GET", "/deck.html")[1])
     status, _ = request(server, "POST", "/_deckrun/pdf/deck", headers={"X-Deckrun-Token": token})
     assert status == 303 and asked == ["deck"]
+
+
+def test_going_to_a_line_needs_a_post_with_the_pages_token(served):
+    server, asked = served
+    path = "/_deckrun/goto?file=slides/deck.md&line=12"
+    token = {"X-Deckrun-Token": server.token}
+    assert request(server, "GET", path)[0] == 404                     # a link cannot do it
+    assert request(server, "POST", path)[0] == 403                    # no token
+    assert request(server, "POST", path, headers={"X-Deckrun-Token": "guess"})[0] == 403
+    assert request(server, "POST", path, host="attacker.example", headers=token)[0] == 403
+    assert asked == []
+    assert request(server, "POST", path, headers=token)[0] == 204
+    assert request(server, "POST", "/_deckrun/goto?file=slides/other.md&line=3", headers=token)[0] == 404
+    assert request(server, "POST", "/_deckrun/goto?file=slides/deck.md", headers=token)[0] == 400
+    assert asked == ["slides/deck.md:12", "slides/other.md:3"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, make_course, run_build, still_running
+from conftest import REPO, make_course, page_token, run_build, still_running
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -244,7 +244,7 @@ def test_an_edited_cell_is_shown_before_the_slow_cells_after_it(watching):
     assert "first 2" in first and "updating: the output of the last run" in first and "slept" in first
     watching.expect("reload", until=lambda data: "slow" in data["decks"])
     done = watching.get("slow.html")
-    assert "first 2" in done and "slept" in done and "updating" not in done
+    assert "first 2" in done and "slept" in done and "updating: the output of the last run" not in done
 
 
 def test_mistakes_show_an_error_and_a_good_save_recovers(watching):
@@ -301,7 +301,7 @@ def test_a_one_off_build_while_watching(watching):
 
 
 def test_a_pdf_on_request_from_the_page(watching):
-    token = re.search(r'token = "([^"]+)"', watching.get("second.html")).group(1)
+    token = page_token(watching.get("second.html"))
     request = urllib.request.Request(watching.url + "_deckrun/pdf/second", method="POST",
                                      headers={"X-Deckrun-Token": token})
     with urllib.request.urlopen(request) as response:

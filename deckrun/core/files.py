@@ -39,7 +39,7 @@ def file_mode() -> int:
     return 0o666 & ~_umask()
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
+def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None:
     """Write to a temporary file beside `path`, flush it to disk, rename it into place:
     an interrupted write (Ctrl-C, kill -9, a full disk) leaves the old file, or none.
     The file gets the umask's mode (a temporary file starts private, 0600)."""
@@ -52,7 +52,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         raise
     try:
         with os.fdopen(handle, "wb") as out:
-            os.fchmod(out.fileno(), file_mode())
+            os.fchmod(out.fileno(), file_mode() if mode is None else mode)
             out.write(data.encode() if isinstance(data, str) else data)
             out.flush()
             os.fsync(out.fileno())
@@ -62,6 +62,11 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         if isinstance(exc, OSError) and exc.errno in _FULL:
             raise DiskFull(path, exc.strerror) from None
         raise
+
+
+def write_private(path: Path, data: str) -> None:
+    """A file only its owner may read (it holds a secret), written whole."""
+    write_atomic(path, data, mode=0o600)
 
 
 def write_if_changed(path: Path, data: bytes | str) -> bool:

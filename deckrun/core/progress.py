@@ -120,6 +120,9 @@ class DeckLog:
                 self.progress._close_line()
                 self.progress._print(f"{self._cell} ...", end="")
 
+    def on_cell_output(self, name: str, text: str) -> None:
+        """(What a cell prints goes to its slide, not to the terminal.)"""
+
     def on_cell_executed(self, result: CellResult) -> None:
         took = f" {result.seconds:.1f}s" + (f" {result.error.ename}" if result.error else "")
         if self.live:

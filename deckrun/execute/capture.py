@@ -108,6 +108,11 @@ class OutputCollector:
     def error(self, error: Error) -> None:
         self.outputs.append(error)
 
+    def shown(self, text: str) -> str:
+        """A chunk of printed text as it may be shown while the cell still runs: secrets
+        masked, colours gone (progress bars keep their carriage returns)."""
+        return self._mask(strip_ansi(text))
+
     def timed_out(self, seconds: float) -> None:
         """The cell was stopped: an error on its slide (with `error: true`), never cached."""
         self._timed_out = True

@@ -30,6 +30,8 @@ from ..source.deck import Deck
 class CellHooks(Protocol):
     def on_cell_start(self, index: int, total: int, cell: Cell, replay: bool) -> None: ...
 
+    def on_cell_output(self, name: str, text: str) -> None: ...
+
     def on_cell_executed(self, result: CellResult) -> None: ...
 
 
@@ -209,7 +211,7 @@ def run_cell(deck: Deck, index: int, plan: Plan, kernel: WarmKernel, replay: boo
              hooks: CellHooks, execution: Execution) -> None:
     cell, key = deck.cells[index], plan.keys[index]
     hooks.on_cell_start(index, len(deck.cells), cell, replay)
-    result = kernel.run(cell, index, key.key)
+    result = kernel.run(cell, index, key.key, hooks.on_cell_output)
     hooks.on_cell_executed(result)
     if replay:
         execution.replayed += 1

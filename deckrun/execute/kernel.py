@@ -19,7 +19,7 @@ import re
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..core.errors import ToolError
 from ..source.cells import Cell
@@ -77,6 +77,7 @@ def __deckrun_restore(kept):
 '''
 
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+OnStream = Callable[[str, str], None]  # (stdout or stderr, text) as a cell prints it
 _POLL_SECONDS = 1.0
 
 
@@ -128,15 +129,16 @@ class Kernel:
                 raise ToolError(f"could not send the course's files to the remote kernel: {result.error.evalue}")
         self._sent = parcel.digest
 
-    def run(self, cell: Cell, index: int, keep: list[str] = (), drop: list[tuple[int, str]] = ()) -> CellResult:
+    def run(self, cell: Cell, index: int, keep: list[str] = (), drop: list[tuple[int, str]] = (),
+            on_stream: OnStream | None = None) -> CellResult:
         """Run `cell` (the deck's cell `index`) with the deck's seed and its figure
         settings, first keeping aside the values of `keep` it rebinds (and forgetting the
-        kept `drop`)."""
+        kept `drop`); `on_stream` hears its printed text as it comes."""
         opts = cell.options
         self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi}, "
                       f"{index}, {list(keep)!r}, {list(drop)!r})", timeout=60, store_history=False)
         try:
-            return self._execute(cell.code, timeout=opts.timeout)
+            return self._execute(cell.code, timeout=opts.timeout, on_stream=on_stream)
         except KernelDied as died:
             raise KernelDied(died.message, cell.reference, also=(cell.origin,) if cell.origin.path !=
                              cell.reference.path else (), detail=died.detail) from None
@@ -158,7 +160,8 @@ class Kernel:
                             + (result.error.evalue if result.error else "it printed nothing"))
         return json.loads(printed)
 
-    def _execute(self, code: str, timeout: float, store_history: bool = True) -> CellResult:
+    def _execute(self, code: str, timeout: float, store_history: bool = True,
+                 on_stream: OnStream | None = None) -> CellResult:
         """Run code and collect its outputs until the kernel is idle again; past
         `timeout` the cell is interrupted and its result says it timed out."""
         started = time.monotonic()
@@ -183,6 +186,8 @@ class Kernel:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "status" and content["execution_state"] == "idle":
                 break
+            if kind == "stream" and on_stream is not None:
+                on_stream(content["name"], collected.shown(content["text"]))
             _collect(collected, kind, content)
         return collected.result(time.monotonic() - started)
 

@@ -11,7 +11,7 @@ from typing import Iterator
 from ..source.analysis import CodeFacts, code_facts
 from ..source.cells import Cell
 from .connection import Connection, KernelDied, KernelSettings, LocalConnection
-from .kernel import Kernel
+from .kernel import Kernel, OnStream
 from .outputs import CellResult
 from .remote import GatewayConnection
 
@@ -35,7 +35,7 @@ class WarmKernel:
             self._forget()
             self._generation = self.kernel.generation
 
-    def run(self, cell: Cell, index: int, key: str) -> CellResult:
+    def run(self, cell: Cell, index: int, key: str, on_stream: OnStream | None = None) -> CellResult:
         """Run `cell`, the deck's cell `index` whose cache key is `key`; the kernel then
         holds its state (unless it raised without being allowed to)."""
         facts = code_facts(cell.code)
@@ -43,7 +43,7 @@ class WarmKernel:
         self._ran.pop(index, None)
         self._codes[index] = cell.code
         keep, drop = self._values.before_run(index, facts) if self.keep_values else ([], [])
-        result = self.kernel.run(cell, index, keep, drop)
+        result = self.kernel.run(cell, index, keep, drop, on_stream)
         self._sync()
         self._values.after_run(index, facts, ok=not result.error)
         if not result.error or cell.options.error:

@@ -7,9 +7,10 @@ Markdown with content-hashed names, so an unchanged figure keeps its file name.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -62,11 +63,12 @@ class CellFormatter:
     (live.still_key -> PNG) that paper shows instead."""
 
     def __init__(self, templates: Templates, figures: FigureFolder, node_modules: Path | None = None,
-                 stills: Mapping[str, bytes] | None = None) -> None:
+                 stills: Mapping[str, bytes] | None = None, marks: Callable[[Cell], str] | None = None) -> None:
         self.templates = templates
         self.figures = figures
         self.node_modules = node_modules
         self.stills = stills or {}
+        self.marks = marks  # a cell's name on the live page (the preview's), or None
 
     def cell(self, cell: Cell, result: CellResult, paper: bool = False) -> str:
         """The cell's Markdown; `paper` (PDF, PPTX) puts a still picture where the screen
@@ -79,7 +81,19 @@ class CellFormatter:
         outputs = ""
         if opts.output != "hide":
             outputs = "\n\n".join(filter(None, self.outputs(result.outputs, opts, paper)))
+            if self.marks is not None and not cell.setup:
+                code, outputs = self._marked(self.marks(cell), code, outputs)
         return self.templates.render("cell", code=code, outputs=outputs, layout=opts.output)
+
+    @staticmethod
+    def _marked(name: str, code: str, outputs: str) -> tuple[str, str]:
+        """Hidden marks around a cell's code and outputs, for the live page: where a
+        running cell's printed text goes (data-deckrun-cell is its FILE:LINE)."""
+        def mark(part: str) -> str:
+            return f'<div hidden data-deckrun-cell="{html.escape(name)}" data-deckrun-part="{part}"></div>'
+
+        return ("\n\n".join([mark("code"), code]) if code else "",
+                "\n\n".join(filter(None, [mark("outputs"), outputs, mark("end")])))
 
     def outputs(self, outputs: tuple[Output, ...], opts: CellOptions, paper: bool) -> list[str]:
         """Each output's Markdown; the HTML and JavaScript of a cell that runs script are

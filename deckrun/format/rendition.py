@@ -20,6 +20,7 @@ from ..core.project import Project, course_language
 from ..core.tools import node_modules
 from ..source.audience import with_lecturer_badge
 from ..source.slides import parse_slides
+from ..source.cells import Cell
 from ..source.deck import Deck
 from ..source.themes import theme_colours
 
@@ -38,15 +39,24 @@ class Rendition:
 
 
 def deck_markdown(deck: Deck, results: list[CellResult], project: Project,
-                  stills: dict[str, bytes] | None = None) -> str:
+                  stills: dict[str, bytes] | None = None, marked: bool = False) -> str:
     """The deck's Markdown with each cell's marker replaced by its code and outputs
     (figures are written to build/DECK_files/). With `stills` it is for paper: an
-    interactive output is shown by its still picture."""
+    interactive output is shown by its still picture. `marked`: for the live page, each
+    cell's code and outputs carry hidden marks named by the cell (cell_name)."""
     files = f"{deck.name}_files"
     formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(project.build_dir / files, files),
-                              node_modules(project.root), stills)
+                              node_modules(project.root), stills,
+                              (lambda cell: cell_name(cell, project)) if marked else None)
     paper = stills is not None
     return inject(deck, [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)])
+
+
+def cell_name(cell: Cell, project: Project) -> str:
+    """A cell as the live page names it: the deck line that shows it (FILE:LINE)."""
+    where = cell.reference
+    path = where.path.relative_to(project.root) if where.path.is_relative_to(project.root) else where.path
+    return f"{path.as_posix()}:{where.line}"
 
 
 def still_pictures_of(results: list[CellResult], project: Project,

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..format.assets import Assets
 from ..core.errors import DeckError, Location
@@ -23,9 +23,10 @@ from ..core.project import Project, course_language
 from ..render.marp import ENGINE_CONFIG, MarpWorker, RenderJob, render_all
 from ..execute.cache import Cache, CellKey
 from ..execute.outputs import CellResult, Rich
-from ..format.rendition import Rendition, deck_markdown, slides_at_most, still_pictures_of, write_rendition
+from ..format.rendition import Rendition, cell_name, deck_markdown, slides_at_most, still_pictures_of, write_rendition
 from ..source.audience import without_lecturer_content
 from ..execute.execution import Execution, execute_cells
+from ..source.cells import Cell
 from ..source.deck import Deck, load_deck
 from ..source.themes import check_theme
 
@@ -67,6 +68,16 @@ class DeckReport:
         return self.error is None
 
 
+class CellEvents(Protocol):
+    """Who hears about cells as they run (the preview's pages): `cell` is its FILE:LINE."""
+
+    def running(self, deck: str, cell: str) -> None: ...
+
+    def stream(self, deck: str, cell: str, name: str, text: str) -> None: ...
+
+    def ran(self, deck: str, cell: str) -> None: ...
+
+
 @dataclass
 class Session:
     """What the builds of one command share, made whole when the command starts: the
@@ -80,6 +91,7 @@ class Session:
     marp: MarpWorker | None = None
     jobs: int = 0                 # decks built at once; 0: as many as cores and memory allow
     first_done: Callable[[Deck, Execution], None] | None = None
+    cell_events: CellEvents | None = None  # the preview: its decks' cells are marked and heard
 
     @classmethod
     def open(cls, project: Project, options: BuildOptions, progress: Progress, **more: Any) -> "Session":
@@ -112,6 +124,7 @@ class Variant:
     targets: dict[str, Path]       # format -> file
     students: bool = False
     label: str = ""                # said with its renders ("for students")
+    marked: bool = False           # cells marked for the live page (the preview)
 
     @property
     def paper(self) -> bool:
@@ -128,7 +141,7 @@ def render_variant(deck: Deck, results: list[CellResult], variant: Variant, sess
     audience = without_lecturer_content if variant.students else str
 
     def markdown(stills: dict[str, bytes] | None) -> str:
-        return audience(deck_markdown(shown, results, project, stills))
+        return audience(deck_markdown(shown, results, project, stills, variant.marked))
 
     texts, problems = {False: markdown(None)}, []
     if variant.paper:
@@ -154,6 +167,33 @@ def prepare(path: Path, project: Project) -> Deck:
     check_theme(deck, project)
     course_language(project, deck.front_matter, deck.path)
     return deck
+
+
+@dataclass
+class HeardCells:
+    """A deck's cell hooks while previewing: the terminal's log, and the pages told when
+    a shown cell starts, prints and ends (replays and unseen setup are not news)."""
+    log: DeckLog
+    events: CellEvents
+    deck: Deck
+    project: Project
+    _cell: str = ""
+
+    def on_cell_start(self, index: int, total: int, cell: Cell, replay: bool) -> None:
+        self.log.on_cell_start(index, total, cell, replay)
+        shown = not (replay or cell.setup or cell.options.output == "hide")
+        self._cell = cell_name(cell, self.project) if shown else ""
+        if self._cell:
+            self.events.running(self.deck.name, self._cell)
+
+    def on_cell_output(self, name: str, text: str) -> None:
+        if self._cell:
+            self.events.stream(self.deck.name, self._cell, name, text)
+
+    def on_cell_executed(self, result: CellResult) -> None:
+        self.log.on_cell_executed(result)
+        if self._cell:
+            self.events.ran(self.deck.name, self._cell)
 
 
 _UPDATING = ('<div style="font:600 16px sans-serif;color:#8a5300;background:#fff4e0;padding:2px 10px;'
@@ -186,7 +226,8 @@ def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog
     started = time.monotonic()
     try:
         first_done = session.first_done
-        execution = execute_cells(deck, project, options, session.kernels, log,
+        hooks = log if session.cell_events is None else HeardCells(log, session.cell_events, deck, project)
+        execution = execute_cells(deck, project, options, session.kernels, hooks,
                                   (lambda done: first_done(deck, done)) if first_done else None)
         results = execution.results
         report.cells_run, report.cells_cached = execution.ran, execution.cached
@@ -201,7 +242,8 @@ def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog
         report.warnings.extend(f"{cell.describe()}: {note}" for cell, result in zip(deck.cells, results)
                                for note in result.notes)
         targets = {fmt: project.build_dir / f"{deck.name}.{fmt}" for fmt in options.formats}
-        rendition, pending = render_variant(deck, results, Variant(deck.name, targets), session, log)
+        variant = Variant(deck.name, targets, marked=session.cell_events is not None)
+        rendition, pending = render_variant(deck, results, variant, session, log)
         report.warnings.extend(rendition.warnings)
         report.written += rendition.written
         if options.strict and report.warnings:

@@ -1,12 +1,14 @@
-"""Serve build/ on 127.0.0.1 with live reload: pages get a small script that listens to
-server-sent events, reloads when its deck was rebuilt (Marp keeps the slide number in
-the URL, so the page stays on its slide) and shows build errors (and overflow warnings)
-over the last good deck.
+"""Serve build/ on 127.0.0.1 with live updates: pages get a script (client.js) that
+listens to server-sent events, replaces the slides a rebuild changed in place (and
+shows the first of them), streams a running cell's output onto its slide, goes to the
+slide an editor asks for, and shows build errors (and overflow warnings) over the last
+good deck.
 
 Only this machine's browser may use it: it listens on loopback, answers only requests
 whose Host is localhost, 127.0.0.1 or [::1] with its port (a DNS-rebinding page cannot
 read the decks), serves only files inside build/ (no `..`, no symlink leading out), and
-starts work (a PDF build) only on a POST carrying the token its own pages hold.
+acts (a PDF build, going to a slide) only on a POST carrying the token its own pages
+hold (and the preview's file build/.preview.json, for editors).
 """
 from __future__ import annotations
 
@@ -15,54 +17,37 @@ import json
 import queue
 import secrets
 import threading
+from functools import lru_cache
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 EVENTS = "/_deckrun/events"
 PDF = "/_deckrun/pdf/"
 TOKEN_HEADER = "X-Deckrun-Token"
 
-_CLIENT_SCRIPT = """
-<script>
-(() => {
-  const deck = %(deck)s, token = %(token)s;
-  const box = (colour) => {
-    const el = document.createElement("pre");
-    el.style.cssText = "position:fixed;z-index:99999;left:0;right:0;margin:0;padding:14px 18px;"
-      + "background:" + colour + ";color:#fff;font:15px/1.4 monospace;white-space:pre-wrap;display:none;"
-      + "max-height:45vh;overflow:auto;box-shadow:0 4px 16px rgba(0,0,0,.4)";
-    document.addEventListener("DOMContentLoaded", () => document.body.appendChild(el));
-    return el;
-  };
-  const errors = box("#b3261e"), warnings = box("#8a5300");
-  errors.style.top = "0"; warnings.style.bottom = "0";
-  const show = (el, messages) => {
-    const mine = Object.entries(messages).filter(([name]) => name === deck || name === "");
-    el.textContent = mine.map(([, text]) => text).join("\\n\\n");
-    el.style.display = mine.length ? "block" : "none";
-  };
-  const source = new EventSource("%(events)s");
-  source.addEventListener("reload", (event) => {
-    if (JSON.parse(event.data).decks.includes(deck)) location.reload();
-  });
-  source.addEventListener("errors", (event) => show(errors, JSON.parse(event.data)));
-  source.addEventListener("warnings", (event) => show(warnings, JSON.parse(event.data)));
-  window.deckrunPdf = async (name) => {
-    const answer = await fetch("%(pdf)s" + encodeURIComponent(name), {method: "POST", headers: {"%(header)s": token}});
-    if (answer.ok) location.href = answer.url; else alert("No PDF: " + await answer.text());
-  };
-})();
-</script>
-"""
+GOTO = "/_deckrun/goto"
+CLIENT = Path(__file__).with_name("client.js")  # the page's script: live updates, errors, goto
+
+
+@lru_cache(maxsize=1)
+def _client() -> str:
+    return CLIENT.read_text(encoding="utf-8").replace("</script", "<\\/script")
+
+
+def page_script(deck: str, token: str) -> str:
+    """The script a served page gets (its settings in a data attribute)."""
+    settings = {"deck": deck, "token": token, "events": EVENTS, "pdf": PDF, "header": TOKEN_HEADER}
+    return f'<script data-deckrun="{html.escape(json.dumps(settings))}">{_client()}</script>'
 
 
 class Broadcast:
     """What every open page is told: `reload` (these decks were rebuilt), `errors` (deck
-    name, "" for all -> message) and each deck's slide warnings; the last errors and
-    warnings are kept for pages that open later."""
+    name, "" for all -> message), each deck's slide warnings, `goto` (show a slide), and
+    cells as they run (`running`, `stream`, `ran`); the last errors and warnings are kept
+    for pages that open later."""
 
     def __init__(self) -> None:
         self.messages: dict[str, dict[str, str]] = {"errors": {}, "warnings": {}}
@@ -76,6 +61,18 @@ class Broadcast:
         with self._lock:
             self.messages["errors"] = dict(errors)
         self._publish("errors", self.messages["errors"])
+
+    def goto(self, deck: str, slide: int) -> None:
+        self._publish("goto", {"deck": deck, "slide": slide})
+
+    def running(self, deck: str, cell: str) -> None:
+        self._publish("running", {"deck": deck, "cell": cell})
+
+    def stream(self, deck: str, cell: str, name: str, text: str) -> None:
+        self._publish("stream", {"deck": deck, "cell": cell, "name": name, "text": text})
+
+    def ran(self, deck: str, cell: str) -> None:
+        self._publish("ran", {"deck": deck, "cell": cell})
 
     def deck_warnings(self, deck: str, lines: list[str]) -> None:
         """A deck's slides were looked at (in the background): its warnings, or none."""
@@ -111,13 +108,16 @@ def _event(event: str, data: object) -> bytes:
 
 
 class PreviewServer:
-    """Serves build/ to this machine's browser, with `events` streamed to every page and
-    a deck's PDF made by `make_pdf` when a page asks for it."""
+    """Serves build/ to this machine's browser, with `events` streamed to every page, a
+    deck's PDF made by `make_pdf` when a page asks for it, and `goto(file, line)` when an
+    editor asks for the slide that shows a line (it says whether an open deck does)."""
 
-    def __init__(self, folder: Path, port: int, events: Broadcast, make_pdf: Callable[[str], Path | None]) -> None:
+    def __init__(self, folder: Path, port: int, events: Broadcast, make_pdf: Callable[[str], Path | None],
+                 goto: Callable[[str, int], bool]) -> None:
         self.folder = folder
         self.events = events
         self.make_pdf = make_pdf
+        self.goto = goto
         self.token = secrets.token_urlsafe(24)
         self._stopping = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -197,7 +197,10 @@ class PreviewServer:
                     return self.refuse(HTTPStatus.FORBIDDEN, "this preview answers only http://127.0.0.1 and localhost")
                 if self.headers.get(TOKEN_HEADER) != server.token:
                     return self.refuse(HTTPStatus.FORBIDDEN, "only the preview's own pages can ask for a build")
-                path = urlsplit(self.path).path
+                url = urlsplit(self.path)
+                path = url.path
+                if path == GOTO:
+                    return self.goto(parse_qs(url.query))
                 if not path.startswith(PDF):
                     return self.refuse(HTTPStatus.NOT_FOUND, "not found")
                 made = server.make_pdf(unquote(path[len(PDF):]))
@@ -205,6 +208,16 @@ class PreviewServer:
                     return self.refuse(HTTPStatus.NOT_FOUND, "no PDF for that deck: see the terminal")
                 self.send_response(HTTPStatus.SEE_OTHER)
                 self.send_header("Location", f"/{made.name}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def goto(self, query: dict[str, list[str]]) -> None:
+                file, line = query.get("file", [""])[0], query.get("line", [""])[0]
+                if not file or not line.isdigit():
+                    return self.refuse(HTTPStatus.BAD_REQUEST, "give file=PATH&line=N (PATH from the course folder)")
+                if not server.goto(file, int(line)):
+                    return self.refuse(HTTPStatus.NOT_FOUND, f"no deck being previewed shows {file}:{line}")
+                self.send_response(HTTPStatus.NO_CONTENT)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -222,9 +235,7 @@ class PreviewServer:
                     self.wfile.write(body)
 
             def page(self, file: Path) -> None:
-                script = _CLIENT_SCRIPT % {"deck": json.dumps(file.stem), "events": EVENTS,
-                                           "token": json.dumps(server.token), "pdf": PDF,
-                                           "header": TOKEN_HEADER}
+                script = page_script(file.stem, server.token)
                 text = file.read_text(encoding="utf-8")
                 at = text.rfind("</body>")
                 text = text[:at] + script + text[at:] if at >= 0 else text + script
@@ -235,8 +246,7 @@ class PreviewServer:
                 items = "".join(f'<li><a href="{html.escape(d)}.html">{html.escape(d)}</a> '
                                 f'(<a href="#" onclick="deckrunPdf({html.escape(json.dumps(d))});return false">'
                                 f'PDF</a>)</li>' for d in decks)
-                script = _CLIENT_SCRIPT % {"deck": '""', "events": EVENTS, "token": json.dumps(server.token),
-                                           "pdf": PDF, "header": TOKEN_HEADER}
+                script = page_script("", server.token)
                 body = (f"<!doctype html><meta charset=utf-8><title>Decks</title>"
                         f"<h1>Decks</h1><ul>{items}</ul>{script}")
                 self.send_body(body.encode(), "text/html; charset=utf-8")

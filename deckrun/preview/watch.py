@@ -16,6 +16,7 @@ Commands on the terminal: `r` + Enter restarts the kernels, `q` + Enter (or Ctrl
 """
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -31,7 +32,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from ..core.errors import DeckError, Location, ToolError
-from ..core.files import build_lock
+from ..core.files import build_lock, write_private
 from ..core.options import BuildOptions
 from ..core.progress import Progress
 from ..core.project import COURSE_FILE, GENERATED, Project, load_project
@@ -40,10 +41,13 @@ from ..execute.execution import Execution
 from ..execute.warm import KernelPool
 from ..pipeline.build import DeckReport, Session, Variant, build_decks, render_pending, render_variant, updating_results
 from ..render.marp import MarpWorker, kill_tree
-from ..source.deck import Deck
+from ..render.check import slide_locations
+from ..source.deck import MARKER, Deck
+from ..source.slides import parse_slides
 from .server import Broadcast, PreviewServer
 
-DEBOUNCE = 0.15  # seconds of quiet after a save before rebuilding (editors write in bursts)
+DEBOUNCE = 0.03  # seconds of quiet after a save before rebuilding (an editor's save: events ms apart)
+PREVIEW_FILE = ".preview.json"  # in build/: where a running preview is, and its token (for `goto`)
 QUIT, RESTART = "quit", "restart"
 
 
@@ -119,8 +123,9 @@ class PreviewBuilder:
         self.project, self.targets, self.options = project, targets, options  # targets: none = every deck
         self.events, self.progress, self.on_rebuilt = events, progress, on_rebuilt
         self.session = Session.open(project, options, progress, kernels=KernelPool(keep_warm=True),
-                                    marp=MarpWorker(project.root), first_done=self.show_first)
+                                    marp=MarpWorker(project.root), first_done=self.show_first, cell_events=events)
         self.depends_on: dict[Path, set[Path]] = {}
+        self.built: dict[str, Deck] = {}  # the decks as last built, by name (for goto)
         self.errors: dict[str, str] = {}
         self.lock = threading.Lock()  # saves and PDF requests
 
@@ -158,6 +163,8 @@ class PreviewBuilder:
             self.errors.pop("", None)
             for report in reports:
                 self.depends_on[report.deck] = report.depends_on | {report.deck}
+                if report.built is not None:
+                    self.built[report.deck.stem] = report.built.deck
                 if report.ok:
                     self.errors.pop(report.deck.stem, None)
                 else:
@@ -182,13 +189,26 @@ class PreviewBuilder:
             return
         try:
             log = self.progress.deck(deck.path, len(deck.cells), live=False)  # (its lines are not news)
-            _, pending = render_variant(deck, results, Variant(deck.name, {"html": page}), self.session, log)
+            _, pending = render_variant(deck, results, Variant(deck.name, {"html": page}, marked=True),
+                                        self.session, log)
             if any(render_pending(pending, self.session).values()):
                 return  # the full rebuild after it says what is wrong
         except (DeckError, ToolError, OSError):
             return
         self.events.reload([deck.name])
         self.progress.note(f"showing {deck.name} with the edited cell's output; the cells after it are still running")
+
+    def goto(self, file: str, line: int) -> bool:
+        """Show, in every open page of the decks that show it, the slide holding line
+        `line` of `file` (a deck, a partial or a snippet file, from the course folder)."""
+        path = (self.project.root / file).resolve()
+        found = False
+        for name, deck in dict(self.built).items():
+            slide = slide_at(deck, path, line)
+            if slide is not None:
+                self.events.goto(name, slide)
+                found = True
+        return found
 
     def restart_kernels(self) -> None:
         self.session.kernels.shutdown()
@@ -268,6 +288,24 @@ class SlideChecker:
         return [str(f) for f in findings]
 
 
+def slide_at(deck: Deck, path: Path, line: int) -> int | None:
+    """The slide of `deck` that shows line `line` of `path`: of the deck or a partial, the
+    last slide starting at or before it; of a snippet file, the slide of the cell whose
+    code holds it."""
+    starts = [(index, where.line or 0) for index, where in enumerate(slide_locations(deck))
+              if where.path.resolve() == path]
+    if starts:
+        return max((index for index, start in starts if start <= line), default=starts[0][0])
+    for index, cell in enumerate(deck.cells):
+        lines = range(cell.origin.line or 0, (cell.origin.line or 0) + cell.code.count("\n") + 1)
+        if cell.origin.path.resolve() == path and line in lines and not cell.setup:
+            marker = MARKER.format(index)
+            at = next((n for n, text in enumerate(deck.markdown.split("\n")) if marker in text), None)
+            slides = parse_slides(deck.markdown).slides
+            return next((s.index for s in slides if at is not None and s.start <= at < s.end), None)
+    return None
+
+
 def read_commands(inbox: queue.Queue) -> None:
     for line in sys.stdin:
         command = line.strip().lower()
@@ -295,7 +333,7 @@ def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open
     builder = PreviewBuilder(project, [Path(t).resolve() for t in targets], options, events, progress,
                              on_rebuilt=checker.submit)
     try:
-        server = PreviewServer(project.build_dir, port, events, builder.make_pdf)
+        server = PreviewServer(project.build_dir, port, events, builder.make_pdf, builder.goto)
     except OSError as exc:
         builder.close()
         checker.close()
@@ -313,6 +351,8 @@ def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open
         sources.watch(flat, recursive=False)
         sources.observer.start()
         server.start()
+        where = project.build_dir / PREVIEW_FILE  # private: it holds the pages' token
+        write_private(where, json.dumps({"url": server.url, "token": server.token}))
         progress.note(f"Serving {Location(project.build_dir)} at {server.url}  "
                       "(r + Enter: restart kernels, q + Enter or Ctrl-C: quit)")
         if open_browser:
@@ -328,6 +368,7 @@ def watch(root: Path, targets: list[str], options: BuildOptions, port: int, open
         pass
     finally:
         sources.observer.stop()
+        (project.build_dir / PREVIEW_FILE).unlink(missing_ok=True)
         server.stop()
         checker.close()
         builder.close()
