@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .pipeline.build import Session
 
 
-COMMANDS = ("build", "publish", "check", "watch", "serve", "goto", "status", "prune", "clean")
+COMMANDS = ("build", "publish", "check", "watch", "serve", "present", "goto", "status", "prune", "clean")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
@@ -33,7 +33,8 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
         epilog="Commands: build (default) [DECK ...]; publish [DECK ...] (the students' site in "
                "build/site/, the lecturer's copies in build/lecturer/); check [DECK ...] (slides that "
                "overflow, images without alt text, low contrast); watch (or serve) [DECK ...] (build, "
-               "serve with live updates, rebuild on save); goto FILE:LINE (the running preview shows "
+               "serve with live updates, rebuild on save); present [DECK ...] (serve the decks with their "
+               "cells live: edit and run them while presenting); goto FILE:LINE (the running preview shows "
                "the slide of that line: for editors); status [DECK ...] (what the cache "
                "holds and why cells are stale); prune (remove cache entries no deck uses); "
                "clean [--cache] (remove build/, and _freeze/).")
@@ -62,15 +63,15 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
                         help="with publish: slides a handout page (1, 2, 3, 4 or 6; default 2)")
     parser.add_argument("--paper", choices=("a4", "letter"), help="with publish: handout paper")
     parser.add_argument("--port", type=int, default=8000,
-                        help="with watch: the port on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--open", action="store_true", help="with watch: open the browser")
+                        help="with watch or present: the port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--open", action="store_true", help="with watch or present: open the browser")
     parser.add_argument("--root", type=Path, default=default_root,
                         help="the course folder (default: the current folder)")
     args = parser.parse_args(argv)
     args.command = "build"
     if args.targets and args.targets[0] in COMMANDS:
         args.command = args.targets.pop(0)
-    previewing = args.command in ("watch", "serve")  # HTML only unless asked: it is fast
+    previewing = args.command in ("watch", "serve", "present")  # HTML only unless asked: it is fast
     args.formats = tuple(f for f in FORMATS if getattr(args, f)) or (
         ("html",) if previewing else ("html", "pdf"))
     return args
@@ -121,6 +122,10 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
             from .preview.watch import watch
 
             return watch(project.root, args.targets, options, args.port, args.open, progress)
+        if args.command == "present":
+            from .preview.present import present
+
+            return present(project, deck_paths(project, args.targets), options, args.port, args.open, progress)
         with build_lock(project.build_dir, progress.note):
             return run_command(args, project, options, progress, marp)
     except (DeckError, ToolError) as exc:

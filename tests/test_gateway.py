@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, run_build
+from conftest import REPO, has_kernel_child, run_build
 from test_watch import Watching
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
@@ -286,3 +286,33 @@ def test_a_gateway_that_stops_mid_cell_fails_the_deck(tmp_path, remote_course):
         for kid in kids:  # the gateway's kernels may already have gone with it
             with contextlib.suppress(psutil.NoSuchProcess):
                 kid.kill()
+
+
+def test_presenting_runs_live_cells_in_the_remote_kernel(gateway, remote_course):
+    from test_present import DECK, USES, output, run_live
+
+    sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+    from browser import Browser
+
+    url, proc = gateway
+    (remote_course / "slides" / "remote.md").unlink()
+    (remote_course / "slides" / "live.md").write_text(DECK)
+    assert run_build(remote_course, "--html", "--gateway", url, env=remote_env()).returncode == 0
+    before = {kernel["id"] for kernel in kernels(url)}
+    presenting = Watching(remote_course, "--gateway", url, env=remote_env(), command="present")
+    try:
+        with Browser() as browser:
+            browser.open(presenting.url + "live.html#2")
+            browser.wait("document.querySelector('[data-deckrun-kernel]')?.dataset.deckrunKernel === 'ready'",
+                         timeout=120)
+            assert has_kernel_child(proc.pid)  # the deck's kernel is the gateway's
+            run_live(browser, USES, 'import os\nprint("answer", base + 1, os.getppid())')
+            text, _ = browser.wait(f"{output(USES)}.includes('answer 41') && {output(USES)}")
+            assert str(proc.pid) in text  # printed by the kernel the gateway started
+    finally:
+        presenting.proc.send_signal(signal.SIGINT)
+        presenting.proc.wait(timeout=60)
+    deadline = time.monotonic() + 15  # (the gateway drops a kernel it was told to shut down soon after)
+    while {kernel["id"] for kernel in kernels(url)} - before and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert {kernel["id"] for kernel in kernels(url)} - before == set()  # shut down with the presentation

@@ -74,12 +74,13 @@ print("slept")
 
 
 class Watching:
-    """`python build.py watch --port 0` and a client of its event stream."""
+    """`python build.py watch --port 0` (or another serving command) and a client of its
+    event stream."""
 
-    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None, command: str = "watch") -> None:
         self.root = root
         self.proc = subprocess.Popen([sys.executable, str(REPO / "build.py"), "--root", str(root),
-                                      "watch", "--port", "0", *args], cwd=root, stdin=subprocess.PIPE,
+                                      command, "--port", "0", *args], cwd=root, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.output: list[str] = []
         self.url = ""

@@ -47,9 +47,11 @@ class Project:
         return self.root / "build"
 
     def stamp_file(self, output: Path) -> Path:
-        """Where the stamp of a file written under build/ is kept (out of the way of what
-        is published)."""
-        return self.build_dir / ".stamps" / f"{output.relative_to(self.build_dir)}.stamp"
+        """Where the stamp of a file is kept: for one under build/, in build/.stamps (out
+        of the way of what is published); else beside it."""
+        if output.is_relative_to(self.build_dir):
+            return self.build_dir / ".stamps" / f"{output.relative_to(self.build_dir)}.stamp"
+        return output.with_name(f".{output.name}.stamp")
 
     def themes(self) -> dict[str, str]:
         """The course's Marp themes: name (its `@theme` comment) -> CSS."""

@@ -71,9 +71,10 @@ def still_pictures_of(results: list[CellResult], project: Project,
 
 
 def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], stem: str,
-                    assets: Assets) -> Rendition:
+                    assets: Assets, folder: Path | None = None) -> Rendition:
     """Write build/STEM.md (and STEM.paper.md when it differs) from the deck's Markdown
-    for the screen and, when asked for, for paper (`markdown[paper]`)."""
+    for the screen and, when asked for, for paper (`markdown[paper]`); in `folder` instead
+    of build/ for a copy served beside it (its paths still lead to build/'s files)."""
     theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
     colours = theme_colours(theme_css)
     texts, warnings = {}, []
@@ -81,7 +82,8 @@ def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], ste
         localized = localize(text, deck.path, project.build_dir, assets, colours, paper=paper)
         texts[paper] = with_metadata(with_lecturer_badge(localized.markdown, theme_css), deck, project)
         warnings += [w for w in localized.warnings if w not in warnings]
-    screen, paper_path = project.build_dir / f"{stem}.md", project.build_dir / f"{stem}.paper.md"
+    folder = folder or project.build_dir
+    screen, paper_path = folder / f"{stem}.md", folder / f"{stem}.paper.md"
     written = [screen] if write_if_changed(screen, texts[False]) else []
     if texts.get(True, texts[False]) == texts[False]:
         if True in texts:

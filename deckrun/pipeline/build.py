@@ -124,7 +124,8 @@ class Variant:
     targets: dict[str, Path]       # format -> file
     students: bool = False
     label: str = ""                # said with its renders ("for students")
-    marked: bool = False           # cells marked for the live page (the preview)
+    marked: bool = False           # cells marked for the live page (the preview, presenting)
+    folder: Path | None = None     # where its Markdown goes, if not build/ (a presented copy)
 
     @property
     def paper(self) -> bool:
@@ -147,7 +148,7 @@ def render_variant(deck: Deck, results: list[CellResult], variant: Variant, sess
     if variant.paper:
         stills, problems = still_pictures_of(results, project, session.take_still)
         texts[True] = markdown(stills)
-    rendition = write_rendition(project, deck, texts, variant.stem, session.assets)
+    rendition = write_rendition(project, deck, texts, variant.stem, session.assets, variant.folder)
     rendition = replace(rendition, warnings=rendition.warnings + [f"{Location(deck.path)}: {p}" for p in problems])
     return rendition, plan_renders(rendition, variant.targets, session, log, variant.label)
 

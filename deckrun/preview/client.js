@@ -153,6 +153,7 @@
     timing.patched = Date.now()
     window.deckrunPreview.lastPatch = { edited, timing }
     show(target)
+    document.dispatchEvent(new CustomEvent('deckrun:patched'))
   }
 
   // -- cells running now: a mark on the slide, their output as it is printed
@@ -197,7 +198,7 @@
     if (deck && JSON.parse(event.data).decks.includes(deck)) queue = queue.then(patch).catch(() => location.reload())
   })
   source.addEventListener('goto', forMe(({ slide }) => show(slide)))
-  if (!fullReloads) {  // (the full-reload path bench/ compares with had no streaming)
+  if (!fullReloads && !config.presenting) {  // (presenting, present.js shows cells; bench/'s reload path had none)
     source.addEventListener('running', forMe(running))
     source.addEventListener('stream', forMe(stream))
     source.addEventListener('ran', forMe(ran))

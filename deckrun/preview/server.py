@@ -18,6 +18,7 @@ import queue
 import secrets
 import threading
 from functools import lru_cache
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,7 @@ PDF = "/_deckrun/pdf/"
 TOKEN_HEADER = "X-Deckrun-Token"
 
 GOTO = "/_deckrun/goto"
+MAX_BODY = 2 * 2**20  # bytes of a POST's JSON (a cell's code)
 CLIENT = Path(__file__).with_name("client.js")  # the page's script: live updates, errors, goto
 
 
@@ -37,10 +39,22 @@ def _client() -> str:
     return CLIENT.read_text(encoding="utf-8").replace("</script", "<\\/script")
 
 
-def page_script(deck: str, token: str) -> str:
-    """The script a served page gets (its settings in a data attribute)."""
-    settings = {"deck": deck, "token": token, "events": EVENTS, "pdf": PDF, "header": TOKEN_HEADER}
+def page_script(deck: str, token: str, presenting: bool = False) -> str:
+    """The script a served page gets (its settings in a data attribute); presenting, the
+    live cells' own script shows running cells."""
+    settings = {"deck": deck, "token": token, "events": EVENTS, "pdf": PDF, "header": TOKEN_HEADER,
+                "presenting": presenting}
     return f'<script data-deckrun="{html.escape(json.dumps(settings))}">{_client()}</script>'
+
+
+@dataclass(frozen=True)
+class Extras:
+    """More for a server that presents: a folder served before build/ (the decks as they
+    are presented), POST actions (/_deckrun/NAME with a JSON body: None when done, else why
+    not), and a script of their own for deck pages (given the deck's name and the token)."""
+    folder: Path
+    actions: dict[str, Callable[[dict], str | None]]
+    script: Callable[[str, str], str]
 
 
 class Broadcast:
@@ -51,6 +65,7 @@ class Broadcast:
 
     def __init__(self) -> None:
         self.messages: dict[str, dict[str, str]] = {"errors": {}, "warnings": {}}
+        self._kernels: dict[str, dict] = {}  # deck -> its kernel's last state (presenting)
         self._clients: list[queue.Queue] = []
         self._lock = threading.Lock()
 
@@ -74,6 +89,18 @@ class Broadcast:
     def ran(self, deck: str, cell: str) -> None:
         self._publish("ran", {"deck": deck, "cell": cell})
 
+    def kernel(self, deck: str, state: str, done: int, total: int) -> None:
+        """Presenting: the deck's kernel is `warming` (done of total cells), `ready`, or why
+        not (the last state of each deck is kept for pages that open later)."""
+        data = {"deck": deck, "state": state, "done": done, "total": total}
+        with self._lock:
+            self._kernels[deck] = data
+        self._publish("kernel", data)
+
+    def result(self, deck: str, cell: str, html: str) -> None:
+        """Presenting: a live run's output, as the slide shows outputs."""
+        self._publish("result", {"deck": deck, "cell": cell, "html": html})
+
     def deck_warnings(self, deck: str, lines: list[str]) -> None:
         """A deck's slides were looked at (in the background): its warnings, or none."""
         with self._lock:
@@ -89,6 +116,8 @@ class Broadcast:
         with self._lock:
             for event, messages in self.messages.items():
                 client.put(_event(event, messages))
+            for state in self._kernels.values():
+                client.put(_event("kernel", state))
             self._clients.append(client)
         return client
 
@@ -113,11 +142,12 @@ class PreviewServer:
     editor asks for the slide that shows a line (it says whether an open deck does)."""
 
     def __init__(self, folder: Path, port: int, events: Broadcast, make_pdf: Callable[[str], Path | None],
-                 goto: Callable[[str, int], bool]) -> None:
+                 goto: Callable[[str, int], bool], extras: Extras | None = None) -> None:
         self.folder = folder
         self.events = events
         self.make_pdf = make_pdf
         self.goto = goto
+        self.extras = extras
         self.token = secrets.token_urlsafe(24)
         self._stopping = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -144,17 +174,23 @@ class PreviewServer:
     def allowed_host(self, host: str | None) -> bool:
         return host in {f"{name}:{self.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
 
-    def file(self, path: str) -> Path | None:
-        """The file under build/ a URL path names, or None: nothing outside build/, however
-        spelled (`..`, encoded or not) or reached (a symlink leading out)."""
+    @property
+    def folders(self) -> list[Path]:
+        return [self.extras.folder, self.folder] if self.extras else [self.folder]
+
+    def file(self, path: str) -> tuple[Path, Path] | None:
+        """The file a URL path names and the served folder it is in, or None: nothing
+        outside those folders, however spelled (`..`, encoded or not) or reached (a symlink
+        leading out)."""
         parts = [p for p in unquote(path).split("/") if p]
         if any(p in (".", "..") or "\\" in p or "\0" in p for p in parts):
             return None
-        root = self.folder.resolve()
-        candidate = (root.joinpath(*parts)).resolve()
-        if candidate != root and not candidate.is_relative_to(root):
-            return None
-        return candidate
+        for folder in self.folders:
+            root = folder.resolve()
+            candidate = (root.joinpath(*parts)).resolve()
+            if (candidate == root or candidate.is_relative_to(root)) and candidate.is_file():
+                return candidate, root
+        return None
 
     def _handler_class(self):
         server = self
@@ -182,12 +218,14 @@ class PreviewServer:
                     return self.events()
                 if path == "/":
                     return self.index()
-                file = server.file(path)
-                if file is None or not file.is_file():
+                found = server.file(path)
+                if found is None:
                     return self.refuse(HTTPStatus.NOT_FOUND, "not found")
-                if file.suffix == ".html" and file.parent == server.folder.resolve():
+                file, folder = found
+                if file.suffix == ".html" and file.parent == folder:
                     return self.page(file)  # a deck (not an interactive output's frame)
-                self.path = "/" + "/".join(file.relative_to(server.folder.resolve()).parts)
+                self.directory = str(folder)
+                self.path = "/" + "/".join(file.relative_to(folder).parts)
                 return super().do_HEAD() if self.command == "HEAD" else super().do_GET()
 
             do_HEAD = do_GET
@@ -201,6 +239,9 @@ class PreviewServer:
                 path = url.path
                 if path == GOTO:
                     return self.goto(parse_qs(url.query))
+                action = server.extras.actions.get(path.removeprefix("/_deckrun/")) if server.extras else None
+                if action is not None:
+                    return self.act(action)
                 if not path.startswith(PDF):
                     return self.refuse(HTTPStatus.NOT_FOUND, "not found")
                 made = server.make_pdf(unquote(path[len(PDF):]))
@@ -221,6 +262,21 @@ class PreviewServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def act(self, action: Callable[[dict], str | None]) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    return self.refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BODY} bytes")
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    return self.refuse(HTTPStatus.BAD_REQUEST, "the body must be JSON")
+                refused = action(body) if isinstance(body, dict) else "the body must be a JSON object"
+                if refused is not None:
+                    return self.refuse(HTTPStatus.UNPROCESSABLE_ENTITY, refused)
+                self.send_response(HTTPStatus.ACCEPTED)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def list_directory(self, path):  # no listings: decks are found from the index
                 self.refuse(HTTPStatus.NOT_FOUND, "not found")
                 return None
@@ -235,7 +291,9 @@ class PreviewServer:
                     self.wfile.write(body)
 
             def page(self, file: Path) -> None:
-                script = page_script(file.stem, server.token)
+                script = page_script(file.stem, server.token, presenting=server.extras is not None)
+                if server.extras:
+                    script += server.extras.script(file.stem, server.token)
                 text = file.read_text(encoding="utf-8")
                 at = text.rfind("</body>")
                 text = text[:at] + script + text[at:] if at >= 0 else text + script
