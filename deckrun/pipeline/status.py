@@ -9,7 +9,7 @@ from ..core.errors import DeckError, Location, ToolError
 from ..core.options import BuildOptions
 from ..core.progress import Progress
 from ..core.project import Project
-from ..core.tools import node_modules
+from ..core.tools import node_packages
 from ..execute.cache import Cache, stale_reason
 from ..execute.environment import LOCK_FILE, locked_versions
 from ..execute.execution import look_at
@@ -76,7 +76,7 @@ def prune(project: Project, options: BuildOptions, progress: Progress) -> int:
         deck = prepare(path, project)  # a deck that does not load: prune nothing
         plan, _ = look_at(deck, project, options, cache)
         keep.update(key.key for key in plan.keys + plan.computed_with)
-        stills.update(still_key(page) for page in pages([r for r in plan.results if r], node_modules(project.root)))
+        stills.update(still_key(page) for page in pages([r for r in plan.results if r], node_packages(project.root)))
     entries, blobs = cache.prune(keep, stills)
     progress.line(f"removed {entries} cache entr{'y' if entries == 1 else 'ies'} and "
                   f"{blobs} figure{'' if blobs == 1 else 's'} no deck uses")

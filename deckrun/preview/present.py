@@ -29,7 +29,7 @@ from ..core.files import build_lock, write_atomic
 from ..core.options import BuildOptions
 from ..core.progress import Progress
 from ..core.project import Project
-from ..core.tools import node_modules
+from ..core.tools import node_packages
 from ..execute.connection import KernelDied
 from ..execute.execution import Execution, execute_settings, kernel_settings
 from ..execute.outputs import CellResult, Error
@@ -170,7 +170,7 @@ class Presenter:
         """A live result as the slides show outputs: the deck's templates, then Marp."""
         formatter = CellFormatter(templates_for(self.project.templates_dir),
                                   FigureFolder(self.folder / f"{deck.name}_live", f"{deck.name}_live"),
-                                  node_modules(self.project.root))
+                                  node_packages(self.project.root))
         markdown = "\n\n".join(filter(None, formatter.outputs(result.outputs, cell.options, paper=False)))
         if not markdown:
             return ""

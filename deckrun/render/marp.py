@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.errors import ToolError
-from ..core.tools import node_modules
+from ..core.tools import marp_cli, node, node_environment
 from ..core.files import DiskFull
 
 FORMATS = ("html", "pdf", "pptx")
@@ -52,16 +52,10 @@ def find_browser() -> Path:
                     "or set CHROME_PATH to its executable.")
 
 
-def find_marp(root: Path) -> Path:
-    """The pinned Marp CLI."""
-    if shutil.which("node") is None:
-        raise ToolError("Node.js is needed to run the Marp CLI and was not found on PATH: install "
-                        "Node.js 18 or newer (Debian/Ubuntu: sudo apt-get install nodejs npm)")
-    modules = node_modules(root)
-    if modules is None:
-        raise ToolError(f"the Marp CLI is not installed in {root / 'node_modules'}: "
-                        "run `npm ci` (or `./run setup`) in the project folder")
-    return modules / ".bin" / "marp"
+def find_marp(root: Path) -> list[str]:
+    """The pinned Marp CLI as a command: deckrun's Node.js and the CLI's script (the Node
+    packages are installed on first use: see core/tools.py)."""
+    return [str(node()), str(marp_cli(root))]
 
 
 def marp_options(fmt: str, themes: Path) -> list[str]:
@@ -121,7 +115,7 @@ def _render_batch(root: Path, batch: list[RenderJob], themes: Path,
         arguments = [*map(str, inputs.values()), *marp_options(batch[0].fmt, themes)]
         limit = RENDER_BASE + RENDER_PER_SLIDE * sum(job.slides for job in batch)
         try:
-            worker.run(arguments, limit) if worker else _run_marp([str(find_marp(root)), *arguments], root, limit)
+            worker.run(arguments, limit) if worker else _run_marp([*find_marp(root), *arguments], root, limit)
         except _Hung:
             return {}  # each job is then tried on its own, and reports its own failure
         for job, copy in inputs.items():
@@ -150,7 +144,7 @@ def render(root: Path, job: RenderJob, themes: Path, worker: "MarpWorker | None"
     limit = RENDER_BASE + RENDER_PER_SLIDE * job.slides
     try:
         returncode, said = worker.run(arguments, limit) if worker else \
-            _run_marp([str(find_marp(root)), *arguments], root, limit)
+            _run_marp([*find_marp(root), *arguments], root, limit)
     except _Hung as hung:
         partial.unlink(missing_ok=True)
         what = "the browser did not answer" if fmt != "html" else "Marp did not answer"
@@ -173,7 +167,7 @@ def _run_marp(command: list[str], cwd: Path, limit: float) -> tuple[int, str]:
     when the build is interrupted, or when Marp has given up on a browser that hangs
     (it would otherwise wait for that browser to go away)."""
     proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=node_environment())
     try:
         said = _read_answer(_Lines(proc.stdout), lambda line: False, limit)
         return proc.wait(), "\n".join(said)
@@ -270,12 +264,13 @@ class MarpWorker:
                 self._start()
 
     def _start(self) -> None:
-        package = find_marp(self.root).resolve().parent  # .bin/marp -> @marp-team/marp-cli/marp-cli.js
+        node, cli = find_marp(self.root)
+        package = Path(cli).parent  # @marp-team/marp-cli/
         self.proc = subprocess.Popen(
-            (["nice", "-n", "10"] if self.background else [])
-            + ["node", str(Path(__file__).with_name("worker.mjs")), str(package / "lib" / "index.js")],
+            (["nice", "-n", "10"] if self.background and shutil.which("nice") else [])
+            + [node, str(Path(__file__).with_name("worker.mjs")), str(package / "lib" / "index.js")],
             cwd=self.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, bufsize=1, start_new_session=True)
+            text=True, bufsize=1, start_new_session=True, env=node_environment())
         self._lines = _Lines(self.proc.stdout)
 
     def _ask(self, request: dict, limit: float) -> tuple[dict, str]:

@@ -6,10 +6,10 @@
 //        polls once a frame until the expression is truthy, across reloads; `at` is
 //        when the frame that shows it was drawn (the next animation frame)
 //   {"click": SELECTOR}                            -> {"ok": true}
-// Usage: node browser.cjs REPO CHROME
+// Usage: node browser.cjs NODE_MODULES CHROME
 const readline = require('node:readline')
-const [repo, chrome] = process.argv.slice(2)
-const puppeteer = require(`${repo}/node_modules/puppeteer-core`)
+const [modules, chrome] = process.argv.slice(2)
+const puppeteer = require(`${modules}/puppeteer-core`)
 
 // The frame that shows what the condition saw: the next animation frame comes once it is drawn.
 const painted = () => new Promise(resolve => requestAnimationFrame(() => resolve(Date.now())))

@@ -18,9 +18,11 @@ class Browser:
     """`open` a URL, `eval` or `wait` for an expression in it, `click` an element."""
 
     def __init__(self) -> None:
+        from deckrun.core.tools import node, node_packages
         from deckrun.render.marp import find_browser
 
-        self.proc = subprocess.Popen(["node", str(HERE / "browser.cjs"), str(REPO), str(find_browser())],
+        self.proc = subprocess.Popen([str(node()), str(HERE / "browser.cjs"), str(node_packages(REPO)),
+                                      str(find_browser())],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
     def _ask(self, **request: Any) -> dict:
