@@ -3,8 +3,9 @@
 The package reads like the pipeline, one package per stage, data flowing one way:
 
     source      a deck's Markdown + Jinja -> Deck (Markdown with cell markers, Cells):
-                deck, cells, slides (as Marp sees them), audience (what students see),
-                themes, analysis (what code reads and binds)
+                deck, cells, notebooks (.ipynb read as snippet files), slides (as
+                Marp sees them), audience (what students see), themes, analysis
+                (what code reads and binds)
     execute     Cells -> CellResults: execution (plan: the cache or the kernel; run),
                 kernel (the deck's protocol) over a connection here or on a gateway
                 (remote), warm (kernels kept, what they hold), capture, outputs, cache,
@@ -21,7 +22,10 @@ driven by
                 render_variant), uptodate (the no-change path), status (status, prune)
     publish     site (the students' site and the lecturer's copies), index, handouts,
                 notebook
-    preview     watch (file events -> rebuilds), server (live reload)
+    preview     watch (file events -> rebuilds), server (live reload), present
+                (live cells while presenting)
+    course      new (a course folder), doctor (the tools), importer (a notebook as
+                a deck)
     cli         the command line
 
 on top of core (errors, files, project, options, progress, tools). pyproject.toml's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import sys
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 COMMANDS = ("build", "publish", "check", "watch", "serve", "present", "goto", "status", "prune", "clean",
-            "new", "doctor")
+            "new", "doctor", "import")
 
 
 def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
@@ -39,7 +40,8 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
                "the slide of that line: for editors); status [DECK ...] (what the cache "
                "holds and why cells are stale); prune (remove cache entries no deck uses); "
                "clean [--cache] (remove build/, and _freeze/); new COURSE [--code --name --lecturer --lang] "
-               "(start a course in a new folder); doctor (the tools deckrun uses, and what is missing).")
+               "(start a course in a new folder); doctor (the tools deckrun uses, and what is missing); "
+               "import NOTEBOOK.ipynb [--deck NAME] [--snippets] (a notebook as a deck whose code runs).")
     parser.add_argument("targets", nargs="*", metavar="DECK",
                         help="decks (default: every slides/*.md), after an optional command")
     for fmt in FORMATS:
@@ -70,6 +72,9 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     for option, meaning in (("code", "the unit's code"), ("name", "the unit's name"), ("lecturer", "who teaches it"),
                             ("lang", "the language its decks are written in (BCP 47, e.g. en, en-AU; default en)")):
         parser.add_argument(f"--{option}", help=f"with new: {meaning}")
+    parser.add_argument("--deck", metavar="NAME", help="with import: the deck's name (default: the notebook's)")
+    parser.add_argument("--snippets", action="store_true",
+                        help="with import: the code as '# %%%% name' cells of snippets/NAME.py, shown with snippet()")
     parser.add_argument("--root", type=Path, default=default_root,
                         help="the course folder (default: the current folder)")
     args = parser.parse_args(argv)
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
         return 0
     if args.command == "goto":
         return goto(root, args.targets, progress)
-    if args.command in ("new", "doctor"):
+    if args.command in ("new", "doctor", "import"):
         return course_command(args, root, progress)
     # A build that has anything to do nearly always renders: Node loads the Marp CLI (most
     # of a one-deck rebuild's time) while Python imports its modules and works out what to
@@ -247,11 +252,14 @@ def goto(root: Path, targets: list[str], progress: Progress) -> int:
 
 
 def course_command(args: argparse.Namespace, root: Path, progress: Progress) -> int:
-    """`new COURSE` and `doctor`: about a course and its tools, before any deck is read."""
+    """`new COURSE`, `doctor` and `import NOTEBOOK`: about a course, its tools and its
+    sources, before any deck is read."""
     if args.command == "doctor":
         from .course.doctor import doctor
 
         return doctor(root, progress)
+    if args.command == "import":
+        return import_command(args, root, progress)
     from .course.new import new_course
 
     if len(args.targets) != 1:
@@ -262,6 +270,29 @@ def course_command(args: argparse.Namespace, root: Path, progress: Progress) -> 
         return new_course(target, args.code or target.name.upper().replace("-", ""),
                           args.name or target.name.replace("-", " ").replace("_", " ").title(),
                           args.lecturer or _git_user() or "Your Name", args.lang or "en", progress)
+    except DeckError as exc:
+        progress.error(str(exc))
+        return 1
+
+
+def import_command(args: argparse.Namespace, root: Path, progress: Progress) -> int:
+    from .core.project import load_project
+    from .course.importer import deck_name, import_notebook
+
+    if len(args.targets) != 1 or not args.targets[0].endswith(".ipynb"):
+        progress.error("import takes one notebook: deckrun import lab.ipynb [--deck NAME] [--snippets]")
+        return 1
+    source = Path(args.targets[0]).resolve()
+    try:
+        if not source.is_file():
+            raise DeckError("notebook not found", Location(source))
+        if not (root / "slides").is_dir() and not (root / "course.yaml").is_file():
+            raise DeckError("not a course folder (no slides/ or course.yaml): run it in one, or start one with "
+                            "deckrun new", Location(root))
+        name = args.deck or deck_name(source)
+        if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
+            raise DeckError(f"--deck {name!r}: a deck name is letters, digits, '-', '_' and '.'", Location(root))
+        return import_notebook(load_project(root), source, name.removesuffix(".md"), args.snippets, progress)
     except DeckError as exc:
         progress.error(str(exc))
         return 1

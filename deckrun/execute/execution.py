@@ -276,13 +276,14 @@ _HINTS = {
 def _defined_elsewhere(cell: Cell, error: Error) -> str:
     """For a NameError in a snippet cell: the earlier cell of its file that binds the name."""
     found = re.match(r"name '(\w+)' is not defined", error.evalue)
-    if error.ename != "NameError" or not found or cell.origin.path.suffix != ".py" or not cell.name:
+    if error.ename != "NameError" or not found or cell.origin.path.suffix not in (".py", ".ipynb") \
+            or not cell.name:
         return ""
     defining = parse_snippet_file(cell.origin.path).defining(found.group(1), cell.name)
     if defining is None:
         return ""
     piece, later = defining
-    where = f"{Location(cell.origin.path)}:{piece.line}"
+    where = str(Location(cell.origin.path, piece.line))
     what = f"cell '{piece.name}' ({where})" if piece.name else where
     return f"('{found.group(1)}' is set by {what}, " + (
         "which comes after this cell in the file)" if later else "which did not run before this cell)")

@@ -231,6 +231,8 @@ def write_back(cell: Cell, code: str) -> None:
     """Put `code` where the cell's code is written (the deck's fence, or the snippet
     file's cell), indented as it was; refused if that place changed since it was built."""
     path, first = cell.origin.path, cell.origin.line or 1
+    if path.suffix == ".ipynb":
+        return _write_back_notebook(cell, code)
     lines = path.read_text(encoding="utf-8").split("\n")
     old = cell.code.split("\n")
     indent = re.match(r"[ \t]*", lines[cell.reference.line - 1] if path == cell.reference.path and cell.reference.line else "").group(0)
@@ -240,6 +242,19 @@ def write_back(cell: Cell, code: str) -> None:
                         Location(path, first))
     new = [indent + line if line else "" for line in code.rstrip("\n").split("\n")]
     write_atomic(path, "\n".join(lines[:first - 1] + new + lines[first - 1 + len(old):]))
+
+
+def _write_back_notebook(cell: Cell, code: str) -> None:
+    """The same, into the notebook cell that holds the code (its outputs left as they are)."""
+    import nbformat
+
+    notebook = nbformat.read(cell.origin.path, as_version=4)
+    holding = [c for c in notebook.cells if c.cell_type == "code" and cell.code in c.source]
+    if len(holding) != 1:
+        raise DeckError("this cell's code changed in its notebook since the deck was built: save, and present again",
+                        cell.origin)
+    holding[0].source = holding[0].source.replace(cell.code, code.rstrip("\n"), 1)
+    write_atomic(cell.origin.path, nbformat.writes(notebook) + "\n")
 
 
 def present_script(deck: str, token: str) -> str:

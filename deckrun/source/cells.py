@@ -2,7 +2,8 @@
 
 Options are written `#| key: value` at the top of a cell (the Quarto convention) or as
 keyword arguments of `snippet(...)`; both mean the same. Snippet files are cut into named
-cells at `# %% name` lines (the percent format editors run cell by cell).
+cells at `# %% name` lines (the percent format editors run cell by cell); a notebook's
+code cells are found by id, `#| label:` or tag (see notebooks).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from .analysis import code_facts, replay_set
+from .notebooks import Notebook, read_notebook
 from ..core.errors import DeckError, Location, read_source
 from ..core.project import yaml_error
 
@@ -37,6 +39,7 @@ class CellOptions:
     dpi: int = 150                  # figure resolution
     inputs: tuple[str, ...] = ()    # files the cell reads (globs), for the cache
     freeze: bool = False            # take its recorded output even if other versions made it
+    label: str = ""                 # a name for the cell (Quarto's; finds a notebook's cell)
 
     # Options that change what running the cell produces; the rest only change display.
     EXECUTION = ("format", "dpi")
@@ -84,7 +87,7 @@ def _check_option(name: str, value: Any, where: Location) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise bad("a positive number")
         return value if name == "timeout" else int(value)
-    if name in ("fig_alt", "fig_cap"):
+    if name in ("fig_alt", "fig_cap", "label"):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise bad("text")
         return str(value)
@@ -144,7 +147,7 @@ def split_options(code: str, origin: Location,
             raise DeckError("'#|' cell options must be 'key: value' lines", where)
         options = make_options(raw, where, options)
     body, first = trim_blank_lines(lines[len(option_lines):], (origin.line or 1) + len(option_lines))
-    return body, options, Location(origin.path, first)
+    return body, options, Location(origin.path, first if origin.line is not None else None)
 
 
 def trim_blank_lines(lines: list[str], first_line: int) -> tuple[str, int]:
@@ -166,7 +169,8 @@ _CELL_MARKER = re.compile(r"^# %%(?P<title>.*)$")
 class SnippetCell:
     name: str  # "" for the lines before the first `# %%`, and for a cell with no name
     code: str
-    line: int  # first line of the code in the file
+    line: int | None  # first line of the code in the file
+    options: dict[str, Any] = field(default_factory=dict)  # a notebook cell's tags, as options
 
     @property
     def label(self) -> str:
@@ -179,6 +183,10 @@ class SnippetFile:
     text: str
     cells: dict[str, SnippetCell] = field(default_factory=dict)  # the named ones
     order: tuple[SnippetCell, ...] = ()  # every piece of code, in file order
+    aliases: dict[str, str] = field(default_factory=dict)  # a notebook's ids and tags -> names
+
+    def find(self, key: str) -> SnippetCell | None:
+        return self.cells.get(self.aliases.get(key, key))
 
     def needed_before(self, name: str) -> list[SnippetCell]:
         """The earlier pieces of the file whose names cell `name` uses, as a script
@@ -198,7 +206,10 @@ class SnippetFile:
 
 
 def parse_snippet_file(path: Path) -> SnippetFile:
-    """Cut a snippet file into its `# %% name` cells (and the lines before the first)."""
+    """Cut a snippet file into its `# %% name` cells (and the lines before the first); a
+    notebook into its code cells."""
+    if path.suffix == ".ipynb":
+        return _notebook_snippets(path)
     text = read_source(path)
     pieces: list[SnippetCell] = []
     name, start, body = "", 1, []
@@ -220,6 +231,30 @@ def parse_snippet_file(path: Path) -> SnippetFile:
                             Location(path, number))
     close()
     return SnippetFile(path, text, {p.name: p for p in pieces if p.name}, tuple(pieces))
+
+
+def _notebook_snippets(path: Path) -> SnippetFile:
+    """A notebook's code cells, named by label, else id; found by id first, then label,
+    then tag (as Quarto's embed finds them)."""
+    notebook = read_notebook(path)
+    pieces, aliases = [], {}
+    for number, cell in enumerate(notebook.code_cells, start=1):
+        name = cell.name or f"cell-{number}"
+        if any(piece.name == name for piece in pieces):
+            raise DeckError(f"two code cells are labelled '{name}' in this notebook", Location(path, cell.line))
+        code, first = trim_blank_lines(cell.source.splitlines(), cell.line or 1)
+        pieces.append(SnippetCell(name, code, first if cell.line else None, cell.tag_options()))
+        aliases.setdefault(cell.id or name, name)
+    for cell, piece in zip(notebook.code_cells, pieces):
+        for key in (cell.label, *cell.tags):
+            if key:
+                aliases.setdefault(key, piece.name)
+    return SnippetFile(path, notebook_text(notebook), {p.name: p for p in pieces}, tuple(pieces), aliases)
+
+
+def notebook_text(notebook: Notebook) -> str:
+    """The notebook's code, as one script."""
+    return "\n\n".join(cell.source for cell in notebook.code_cells)
 
 
 def _cell_title(title: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 import jinja2
 
-from .cells import Cell, SnippetFile, make_options, parse_snippet_file, split_options
+from .cells import Cell, CellOptions, SnippetCell, SnippetFile, make_options, parse_snippet_file, split_options
+from .notebooks import cell_not_found, read_notebook
 from ..core.errors import DeckError, Location, read_source
 from ..core.files import write_atomic
 from ..core.project import Project, load_yaml_mapping
@@ -259,25 +260,41 @@ class _CellCollector:
         self._snippet_files[path] = snippet_file
         ran = self._ran.setdefault(path, set())
         if cell_name:
-            found = snippet_file.cells.get(cell_name)
+            found = snippet_file.find(cell_name)
             if found is None:
-                names = ", ".join(snippet_file.cells) or "none: mark cells with '# %% name'"
-                raise DeckError(f"no cell named '{cell_name}' in snippets/{file_part} "
-                                f"(cells: {names})", where)
-            for piece in snippet_file.needed_before(cell_name):
+                raise self._not_found(snippet_file, cell_name, file_part, where)
+            for piece in snippet_file.needed_before(found.name):
                 if piece.label not in ran:  # a script would have run it: run it first, unseen
-                    body, options, start = split_options(piece.code, Location(path, piece.line))
+                    body, options, start = split_options(piece.code, Location(path, piece.line),
+                                                         self._tag_options(piece, where))
                     self._add(Cell(body, replace(options, echo=False, output="hide"), origin=start,
                                    reference=where, name=piece.name, setup=True))
                     ran.add(piece.label)
-            code, line = found.code, found.line
+            code, line, base = found.code, found.line, self._tag_options(found, where)
+            cell_name = found.name
             ran.add(cell_name)
+        elif path.suffix == ".ipynb":
+            names = ", ".join(snippet_file.cells) or "none"
+            raise DeckError(f"snippet('{file_part}') needs a cell: snippet('{file_part}#label') shows one code cell "
+                            f"of a notebook, found by its id, '#| label:' or a tag (cells: {names})", where)
         else:
-            code, line = snippet_file.text, 1
+            code, line, base = snippet_file.text, 1, None
             ran.update(piece.label for piece in snippet_file.order)
-        body, options, start = split_options(code, Location(path, line))
+        body, options, start = split_options(code, Location(path, line), base)
         options = make_options(raw_options, where, options)
         return self._add(Cell(body, options, origin=start, reference=where, name=cell_name))
+
+    @staticmethod
+    def _tag_options(piece: SnippetCell, where: Location) -> CellOptions | None:
+        """A notebook cell's tags (remove-input, raises-exception, ...) as its options."""
+        return make_options(piece.options, where) if piece.options else None
+
+    @staticmethod
+    def _not_found(snippet_file: SnippetFile, name: str, shown: str, where: Location) -> DeckError:
+        if snippet_file.path.suffix == ".ipynb":
+            return cell_not_found(read_notebook(snippet_file.path), name, where, f"snippets/{shown}")
+        names = ", ".join(snippet_file.cells) or "none: mark cells with '# %% name'"
+        return DeckError(f"no cell named '{name}' in snippets/{shown} (cells: {names})", where)
 
 
 def _closing_fence(lines: list[str], start: int, fence: str) -> int:
