@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
     progress = Progress()
     # A full disk (or a file size limit) should be an error saying so, not a killed process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # Ctrl-C (SIGINT) stops cleanly even when started in the background, where a shell
+    # without job control sets it to be ignored (a CI script's `cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.command == "build" and not (args.refresh or args.refresh_assets) and nothing_changed(root, build_key(args)):
         decks = len(args.targets) or len(list((root / "slides").glob("*.md")))
         progress.line(f"nothing changed since the last build: {decks} deck{'s' if decks != 1 else ''} up to date")

