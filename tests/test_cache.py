@@ -236,3 +236,20 @@ def test_clean_keeps_the_cache_unless_asked(counted):
     assert build(counted).returncode == 0 and runs(counted) == []
     assert run_build(counted, "clean", "--cache").returncode == 0
     assert not (counted / "_freeze").exists()
+
+
+def test_a_build_from_another_folder_leaves_the_cache_as_it_was(course, tmp_path):
+    """What the cache records (and the site publishes) names cells relative to the course:
+    `deckrun --root COURSE` from elsewhere must not rewrite a committed _freeze/."""
+    assert run_build(course, "--html").returncode == 0
+    before = {p: p.read_bytes() for p in (course / "_freeze").rglob("*.json")}
+    deck = next((course / "slides").glob("*.md"))
+    deck.write_text(deck.read_text() + "\nOne more line of prose.\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    built = subprocess.run([sys.executable, str(REPO / "build.py"), "--root", str(course), "--html"], cwd=elsewhere,
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr  # (a cell that timed out runs again: never cached)
+    assert {p: p.read_bytes() for p in (course / "_freeze").rglob("*.json")} == before
+    records = [json.loads(p.read_text()) for p in (course / "_freeze" / "decks").glob("*.json")]
+    assert all(c["cell"].startswith("slides/") for r in records for c in r["cells"]), records

@@ -60,7 +60,8 @@ def notebook(seed: int = 5, env: dict | None = None) -> dict:
     results = [CellResult(), CellResult((Stream("stdout", "0.1"),)), CellResult((Stream("stdout", "0.1"),))]
     settings = DeckSettings(seed=seed, env=env or {}, secrets=("MINE",))
     text = make_notebook(deck, results, notebook_cells(cells, {1, 2}), "Chance", "TST101",
-                         Provenance("2026-12-01T10:00:00", "3.11.7", {}), settings, CourseFiles((), ()))
+                         Provenance("2026-12-01T10:00:00", "3.11.7", {}), settings, CourseFiles((), ()),
+                         Path.cwd())
     return json.loads(text)
 
 

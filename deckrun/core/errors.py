@@ -11,13 +11,18 @@ class Location:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = _display_path(self.path)
+        return self.shown()
+
+    def shown(self, root: Path | None = None) -> str:
+        """Relative to `root` (the course: for what is stored or published, the same from
+        any folder), else to the current folder (for the terminal)."""
+        where = _display_path(self.path, root)
         return f"{where}:{self.line}" if self.line else where
 
 
-def _display_path(path: Path) -> str:
+def _display_path(path: Path, base: Path | None = None) -> str:
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to((base or Path.cwd()).resolve()))
     except ValueError:
         return str(path)
 

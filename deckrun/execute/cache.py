@@ -89,7 +89,7 @@ def cell_sources(cells: list[Cell], root: Path, local_dirs: list[Path],
         inputs = {**declared_inputs(cell, root), **modules}
         code = _hash(cell.code, cell.options.execution_options())
         loose = _hash(previous, code, inputs)
-        found.append(CellSource(cell.describe(), code, inputs, imported(fact, [root / n for n in modules]),
+        found.append(CellSource(cell.describe(root), code, inputs, imported(fact, [root / n for n in modules]),
                                 loose, previous))
         previous = loose
     # A cell depends on the packages of the cells whose state it reads (their values were

@@ -133,7 +133,7 @@ def notebook_cells(cells: Sequence[Cell], shown: set[int]) -> NotebookCells:
 
 
 def make_notebook(deck: Deck, results: list[CellResult], chosen: NotebookCells, title: str, course: str,
-                  provenance: Provenance, settings: DeckSettings, files: CourseFiles) -> str:
+                  provenance: Provenance, settings: DeckSettings, files: CourseFiles, root: Path) -> str:
     """The notebook's JSON. `deck` is the students' version: its markers place the cells
     shown on its slides; the `chosen` cells the build ran unseen go, folded and marked,
     just before the next one shown."""
@@ -149,11 +149,11 @@ def make_notebook(deck: Deck, results: list[CellResult], chosen: NotebookCells, 
             continue
         for index in [i for i in unseen if i < value]:
             count += 1
-            cells.append(_unseen_cell(deck.cells[index], results[index], count))
+            cells.append(_unseen_cell(deck.cells[index], results[index], count, root))
             unseen.remove(index)
         count += 1
         cell, result = deck.cells[value], results[value]
-        metadata: dict[str, Any] = {"deckrun": {"cell": cell.describe()}}
+        metadata: dict[str, Any] = {"deckrun": {"cell": cell.describe(root)}}
         if not cell.options.echo or cell.options.output == "only":
             metadata["jupyter"] = {"source_hidden": True}  # hidden on the slide, folded here
         if cell.options.error:
@@ -171,11 +171,11 @@ def make_notebook(deck: Deck, results: list[CellResult], chosen: NotebookCells, 
     return nbformat.writes(notebook)
 
 
-def _unseen_cell(cell: Cell, result: CellResult, count: int) -> dict[str, Any]:
+def _unseen_cell(cell: Cell, result: CellResult, count: int, root: Path) -> dict[str, Any]:
     """Code the build ran before the next cell without showing it: folded, and saying so."""
     origin = f"{cell.origin.path.parent.name}/{cell.origin.path.name}" + (f"#{cell.name}" if cell.name else "")
     code = f"# Setup the slides do not show ({origin}), run before the next cell as in the build.\n{cell.code}"
-    metadata = {"deckrun": {"cell": cell.describe()}, "jupyter": {"source_hidden": True}, "tags": ["setup"]}
+    metadata = {"deckrun": {"cell": cell.describe(root)}, "jupyter": {"source_hidden": True}, "tags": ["setup"]}
     return _code_cell(code, count, metadata, [_output(o, count) for o in result.outputs])
 
 

@@ -261,7 +261,7 @@ def _notebook(project: Project, built: BuiltDeck, student: Deck, title: str, cou
     made_from = (student.markdown, kept, [execution.results[i].to_json() for i in kept], title, course,
                  provenance, execution.settings, files, _source_of(make_notebook), RESEED)
     _make(project, target, made_from, lambda: write_if_changed(target, make_notebook(
-        student, execution.results, chosen, title, course, provenance, execution.settings, files)))
+        student, execution.results, chosen, title, course, provenance, execution.settings, files, project.root)))
     for name in files.shipped:
         copy_if_changed(project.root / name, project.build_dir / SITE / name)
     return target, list(files.shipped)

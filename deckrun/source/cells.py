@@ -118,12 +118,13 @@ class Cell:
     name: str = ""
     setup: bool = False  # run before a snippet cell that needs it, not shown (see sources)
 
-    def describe(self) -> str:
+    def describe(self, root: Path | None = None) -> str:
+        """Where it is, for messages (`root`: relative to the course, for what is stored)."""
         if self.origin.path == self.reference.path:
-            return str(self.reference)
+            return self.reference.shown(root)
         label = f"{self.origin.path.name}#{self.name}" if self.name else \
             f"{self.origin.path.name}:{self.origin.line}" if self.setup else self.origin.path.name
-        return f"{self.reference} ({'setup from ' if self.setup else ''}{label})"
+        return f"{self.reference.shown(root)} ({'setup from ' if self.setup else ''}{label})"
 
 
 _OPTION_LINE = re.compile(r"^#\|\s?(.*)$")
