@@ -21,7 +21,6 @@ import os
 import queue
 import threading
 import urllib.error
-import urllib.request
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -82,6 +81,8 @@ class GatewayConnection:
 
     def _request(self, method: str, path: str, body: dict | None = None,
                  timeout: float = CONNECT_TIMEOUT) -> Any:
+        import urllib.request  # (slow to import: a local build never needs it)
+
         headers = {"Content-Type": "application/json", **self._auth()}
         data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
         request = urllib.request.Request(self.gateway.url + path, data=data, method=method, headers=headers)

@@ -8,10 +8,12 @@
 //                                                      -> {"reports": [...]}
 //   {"still": "page.html", "png": "page.png", "browser": "/path/to/chrome"} -> {"png": path}
 // Messages (Marp's log) come first; the answer is one line "@@deckrun-done <JSON>".
+import module from 'node:module'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 import { dirname } from 'node:path'
 
+module.enableCompileCache?.() // as marp-cli.js does: from Node 22, Marp loads from a code cache
 const marpEntry = process.argv[2] // .../node_modules/@marp-team/marp-cli/lib/index.js
 const modules = dirname(dirname(dirname(dirname(marpEntry))))
 const { marpCli } = await import(pathToFileURL(marpEntry).href)
