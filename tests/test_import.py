@@ -97,6 +97,8 @@ def test_without_metadata_a_heading_of_level_one_or_two_starts_a_slide(tmp_path)
     slides = deck.split("\n---\n")[1:]
     assert [s.strip().splitlines()[0] for s in slides] == ["# Title", "## Part one", "## Part two"]
     assert "### a detail stays" in slides[1] and "# not a heading" in slides[1] and "x = 1" in slides[1]
+    assert "theme:" not in convert(read_notebook(tmp_path / "plain.ipynb"), "plain", None, False).files[
+        "slides/plain.md"].decode()  # a course with no theme of its own: Marp's
 
 
 def test_snippet_mode_writes_percent_cells_and_leaves_skipped_code_to_run_unseen(tmp_path):

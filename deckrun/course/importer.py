@@ -74,12 +74,12 @@ def import_notebook(project: Project, source: Path, name: str, to_snippets: bool
     return 0
 
 
-def convert(notebook: Notebook, name: str, theme: str, to_snippets: bool) -> Imported:
+def convert(notebook: Notebook, name: str, theme: str | None, to_snippets: bool) -> Imported:
     """The deck's Markdown, its snippets file and images, from the notebook's cells."""
     converter = _Converter(notebook, name, to_snippets)
     for number, cell in enumerate(notebook.cells, start=1):
         converter.add(number, cell)
-    front = {"marp": True, "theme": theme, "paginate": True, "title": notebook.title or name}
+    front = {"marp": True, **({"theme": theme} if theme else {}), "paginate": True, "title": notebook.title or name}
     deck = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n\n" + converter.markdown()
     files = {f"slides/{name}.md": deck.encode()}
     if converter.snippets:
@@ -257,6 +257,7 @@ def _yaml_lines(options: dict) -> list[str]:
             for key, value in options.items()]
 
 
-def _theme(project: Project) -> str:
+def _theme(project: Project) -> str | None:
+    """The course's theme (nmt-theme if it has that one); None: Marp's own."""
     themes = project.themes()
-    return "nmt-theme" if "nmt-theme" in themes or not themes else next(iter(themes))
+    return "nmt-theme" if "nmt-theme" in themes else next(iter(themes), None)
