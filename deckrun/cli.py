@@ -294,7 +294,7 @@ def import_command(args: argparse.Namespace, root: Path, progress: Progress) -> 
                             "deckrun new", Location(root))
         name = args.deck or deck_name(source)
         if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
-            raise DeckError(f"--deck {name!r}: a deck name is letters, digits, '-', '_' and '.'", Location(root))
+            raise DeckError(f"--deck {name!r}: a deck name is letters, digits, '-', '_' and '.'")
         return import_notebook(load_project(root), source, name.removesuffix(".md"), args.snippets, progress)
     except DeckError as exc:
         progress.error(str(exc))
