@@ -12,7 +12,6 @@ from functools import cache as once
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..source.analysis import code_facts, run_order, warm_replays
 from .cache import Cache, CellKey, cell_sources, changed_versions, deck_keys, stale_reason
 from ..source.cells import Cell, parse_snippet_file
 from ..core.errors import DeckError, Location
@@ -169,21 +168,18 @@ def installed(probe: Probe, distributions: list[str]) -> dict[str, str]:
 
 def run_stale(deck: Deck, project: Project, plan: Plan, kernel: WarmKernel, cache: Cache, hooks: CellHooks,
               execution: Execution, first_done: Callable[[Execution], None] | None) -> None:
-    """Run the cells the cache does not have, with the replays their state needs."""
+    """Run the cells the cache does not have, in deck order, each in the state of its
+    place: the cells whose state it needs and the kernel does not hold are replayed first
+    (run for the state they leave; their outputs are cached already)."""
     kernel.kernel.send_files(project.root, [project.snippets_dir, project.root / "data", *sorted(execution.inputs)])
-    # Replays: run for the state they leave, outputs discarded (they are cached). A warm
-    # kernel (watch mode) may hold that state already.
-    facts = [code_facts(cell.code) for cell in deck.cells]
-    held = {i for i, key in enumerate(plan.keys) if kernel.holds(i, key.key)}
-    restored = kernel.restore_values(facts, plan.stale[0], held)
-    replay = warm_replays(facts, plan.stale, held, kernel.codes_ran_from(plan.stale[0]), restored)
+    kernel.follow([cell.code for cell in deck.cells])
     stale = plan.stale  # (it empties as cells run)
-    # The preview shows the edited cell before replays it does not need; a build keeps
-    # the deck's order (cells may also write files, which no analysis sees).
-    order = run_order(facts, stale, replay) if first_done else sorted(set(stale) | set(replay))
-    for index in order:
-        run_cell(deck, index, plan, kernel, index in replay, cache, hooks, execution)
-        if first_done and index == stale[0] and index != stale[-1]:
+    first = stale[0]
+    for index in kernel.order(stale):
+        for replay in kernel.replays(index):
+            run_cell(deck, replay, plan, kernel, True, cache, hooks, execution)
+        run_cell(deck, index, plan, kernel, index not in stale, cache, hooks, execution)
+        if first_done and index == first and index != stale[-1]:
             first_done(execution)
 
 
@@ -211,7 +207,7 @@ def run_cell(deck: Deck, index: int, plan: Plan, kernel: WarmKernel, replay: boo
              hooks: CellHooks, execution: Execution) -> None:
     cell, key = deck.cells[index], plan.keys[index]
     hooks.on_cell_start(index, len(deck.cells), cell, replay)
-    result = kernel.run(cell, index, key.key, hooks.on_cell_output)
+    result = kernel.run(cell, index, hooks.on_cell_output)
     hooks.on_cell_executed(result)
     if replay:
         execution.replayed += 1

@@ -18,6 +18,7 @@ import queue
 import re
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +29,7 @@ from .connection import Connection, KernelDied, KernelSettings
 from .environment import PROBE_SOURCE
 from .outputs import CellResult, Error, Stream
 from .remote import Shipment, shipment
+from .timeline import Step
 
 # Seeds the random generators already imported; run before every cell. The published
 # notebooks run the same function before each of their cells (see notebook.py).
@@ -46,14 +48,8 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", message="IProgress not found")
 del _warnings
 
-__deckrun_kept = {}  # (cell, name) -> the name's value before that cell rebound it (watch mode)
-
-def __deckrun_before_cell(seed, fmt, dpi, cell=None, keep=(), drop=()):
+def __deckrun_before_cell(seed, fmt, dpi):
     import sys
-    for key in drop:
-        __deckrun_kept.pop(key, None)
-    for name in keep:  # (the dict itself stands for "not defined": `del x` binds too)
-        __deckrun_kept[cell, name] = globals().get(name, __deckrun_kept)
     __deckrun_reseed(seed)
     formats, kwargs = {fmt}, {"bbox_inches": "tight", "dpi": dpi}
     if "matplotlib_inline.config" not in sys.modules:
@@ -66,15 +62,20 @@ def __deckrun_before_cell(seed, fmt, dpi, cell=None, keep=(), drop=()):
     if "matplotlib.pyplot" in sys.modules:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats(fmt, **kwargs)
-
-def __deckrun_restore(kept):
-    for name, key in kept.items():
-        value = __deckrun_kept[key]
-        if value is __deckrun_kept:
-            globals().pop(name, None)
-        else:
-            globals()[name] = value
 '''
+
+# A warm kernel also keeps the versions of the deck's names (versions.py, run there).
+_KEEPING = '''
+def __deckrun_load_versions(source):
+    import types
+    module = types.ModuleType("deckrun_versions")
+    exec(source, module.__dict__)
+    return module.Versions(get_ipython().user_ns)
+__deckrun_versions = __deckrun_load_versions({source!r})
+del __deckrun_load_versions
+print(__deckrun_versions.start())
+'''
+VERSIONS_SOURCE = Path(__file__).with_name("versions.py").read_text(encoding="utf-8")
 
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 OnStream = Callable[[str, str], None]  # (stdout or stderr, text) as a cell prints it
@@ -85,10 +86,12 @@ class Kernel:
     """The kernel of one deck: `start`, `run` cells in order, `shutdown`. `generation`
     counts its starts: a restart (a cell that ignored its interrupt) forgets its state."""
 
-    def __init__(self, settings: KernelSettings, connection: Connection) -> None:
+    def __init__(self, settings: KernelSettings, connection: Connection, keeping: bool = False) -> None:
         self.settings = settings
         self.connection = connection
+        self.keeping = keeping  # keep every version of the deck's names (a warm kernel)
         self.generation = 0
+        self.initial: frozenset[str] = frozenset()  # the names it had before any cell
         self._secrets = secret_values(settings.kernel_env(), settings.secrets)
         self._files: tuple[Path, list[Path]] | None = None  # what send_files was last given
         self._sent = ""  # the digest of the files the kernel's folder holds
@@ -100,9 +103,12 @@ class Kernel:
     def _set_up(self) -> None:
         code = "\n".join([self.connection.prelude(), _SETUP,
                           f"__import__('sys').path.insert(0, {self.connection.snippets_path()})"])
+        if self.keeping:
+            code += _KEEPING.format(source=VERSIONS_SOURCE)
         result = self._execute(code, timeout=self.settings.startup_timeout, store_history=False)
         if result.error:
             raise ToolError(f"the kernel could not be set up: {result.error.traceback}")
+        self.initial = frozenset(_printed(result)) if self.keeping else frozenset()
         self.generation += 1
         self._sent = ""  # a fresh working folder: the files again
         if self._files is not None:
@@ -129,23 +135,36 @@ class Kernel:
                 raise ToolError(f"could not send the course's files to the remote kernel: {result.error.evalue}")
         self._sent = parcel.digest
 
-    def run(self, cell: Cell, index: int, keep: list[str] = (), drop: list[tuple[int, str]] = (),
-            on_stream: OnStream | None = None) -> CellResult:
-        """Run `cell` (the deck's cell `index`) with the deck's seed and its figure
-        settings, first keeping aside the values of `keep` it rebinds (and forgetting the
-        kept `drop`); `on_stream` hears its printed text as it comes."""
+    def run(self, cell: Cell, step: Step | None = None,
+            on_stream: OnStream | None = None) -> tuple[CellResult, Changes | None]:
+        """Run `cell` with the deck's seed and its figure settings; `on_stream` hears its
+        printed text as it comes. With a `step` (a kernel that keeps versions), first put
+        back the values of the cell's place and note what it reads, and after it say what
+        it changed."""
         opts = cell.options
-        self._execute(f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi}, "
-                      f"{index}, {list(keep)!r}, {list(drop)!r})", timeout=60, store_history=False)
+        prelude = f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})"
+        if step is not None:
+            prelude += (f"\nprint(__deckrun_versions.move({step.assign!r}, {list(step.remove)!r}, "
+                        f"{[list(key) for key in step.forget]!r}))"
+                        f"\n__deckrun_versions.before({step.reads!r}, {list(step.protect)!r})")
+        prepared = self._execute(prelude, timeout=60, store_history=False)
+        if prepared.error:
+            raise ToolError(f"the kernel could not prepare the cell: {prepared.error.evalue}")
+        generation = self.generation
         try:
-            return self._execute(cell.code, timeout=opts.timeout, on_stream=on_stream)
+            result = self._execute(cell.code, timeout=opts.timeout, on_stream=on_stream)
         except KernelDied as died:
             raise KernelDied(died.message, cell.reference, also=(cell.origin,) if cell.origin.path !=
                              cell.reference.path else (), detail=died.detail) from None
-
-    def restore(self, kept: dict[str, tuple[int, str]]) -> bool:
-        """Put back values kept aside (name -> the key they were kept under)."""
-        return not self._execute(f"__deckrun_restore({kept!r})", timeout=60, store_history=False).error
+        if step is None or self.generation != generation:  # (restarted: it holds nothing now)
+            return result, None
+        after = self._execute(f"print(__deckrun_versions.after({step.index + 1}))", timeout=60, store_history=False)
+        if after.error:
+            raise ToolError(f"the kernel could not note what the cell changed: {after.error.evalue}")
+        said = _printed(after)
+        return result, Changes(frozenset(said["produced"]), frozenset(said["absent"]), frozenset(said["mutated"]),
+                               frozenset((name, place) for name, place in said["lost"]),
+                               frozenset(_printed(prepared)))
 
     def describe(self, modules: list[str]) -> dict[str, Any]:
         """The kernel's own Python and the distributions behind `modules` (environment.py),
@@ -206,6 +225,21 @@ class Kernel:
                 return
         self.connection.restart()
         self._set_up()
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a cell did to the names of a kernel that keeps versions (versions.py)."""
+    produced: frozenset[str]               # bound, deleted or changed in place
+    absent: frozenset[str]                 # of those, deleted
+    mutated: frozenset[str]                # changed in place
+    lost: frozenset[tuple[str, int]]       # versions whose value could not be kept
+    missing: frozenset[str]                # names whose version was not there to put back
+
+
+def _printed(result: CellResult) -> Any:
+    """What code run for deckrun printed: one JSON value."""
+    return json.loads("".join(o.text for o in result.outputs if isinstance(o, Stream) and o.name == "stdout"))
 
 
 def _collect(collected: OutputCollector, kind: str, content: dict) -> None:

@@ -10,6 +10,7 @@ import ast
 import builtins
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import Callable
 
 _BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython"}
 
@@ -22,8 +23,8 @@ class CodeFacts:
     def tree(self) -> ast.Module | None:
         try:
             return ast.parse(self.code)
-        except SyntaxError:  # IPython magics (%pip, !ls): nothing can be known statically
-            return None
+        except SyntaxError:
+            return _ipython_tree(self.code)
 
     @property
     def understood(self) -> bool:
@@ -80,14 +81,71 @@ class CodeFacts:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
                     node.func.attr in _IN_PLACE or node.func.attr.endswith("_") and not node.func.attr.startswith("_")):
                 names.add(_base_name(node.func.value))
+            if isinstance(node, ast.Call) and node.args and _called(node.func) in _CHANGES_ARGUMENT:
+                names.add(_base_name(node.args[0]))  # random.shuffle(pairs), heapq.heappush(queue, x)
             elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
                 names.add(_base_name(node))
+            elif isinstance(node, ast.AugAssign):  # items += [x] extends the list itself
+                names.add(_base_name(node.target))
         return frozenset(names - _BUILTINS - {""})
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """Names whose value the code uses from before it: read, or changed in place."""
+        return self.needs | self.mutates
+
+    @cached_property
+    def functions(self) -> dict[str, frozenset[str]]:
+        """The functions and classes the code defines (or binds to a lambda), with the
+        global names they read when called."""
+        found: dict[str, frozenset[str]] = {}
+        for node in self.tree.body if self.tree else ():
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found[node.name] = frozenset(_free_names(node) - _BUILTINS)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        found[target.id] = frozenset(_free_names(node.value) - _BUILTINS)
+        return found
 
     @property
     def changes(self) -> frozenset[str]:
         """Names the code leaves with another value: those it binds or mutates."""
         return self.binds | self.mutates
+
+
+# Functions that change their first argument in place.
+_CHANGES_ARGUMENT = frozenset({"shuffle", "heappush", "heappop", "heapify", "heapreplace", "heappushpop",
+                               "insort", "insort_left", "insort_right", "setattr", "delattr", "copyto"})
+
+
+def _called(func: ast.AST) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+# Magics that run no Python code of the cell's (a shell command, a setting, help).
+_PLAIN_MAGICS = frozenset({"matplotlib", "pip", "conda", "mamba", "uv", "load_ext", "config", "env", "set_env",
+                           "who", "whos", "who_ls", "pwd", "ls", "history", "precision", "pprint", "xmode",
+                           "lsmagic", "magic", "pdoc", "pinfo", "pinfo2", "psource", "pdef", "writefile",
+                           "sx", "system", "bash", "sh", "html", "HTML", "markdown", "latex", "svg",
+                           "javascript", "js"})
+
+
+def _ipython_tree(code: str) -> ast.Module | None:
+    """IPython's syntax (%magics, !shell) read as the Python IPython runs for it; None if
+    it cannot be read, or if a magic runs code that no analysis sees (%time x = 1,
+    %run, %reset). (IPython is imported only for such code.)"""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        tree = ast.parse(TransformerManager().transform_cell(code))
+    except Exception:  # noqa: BLE001 (no IPython, or code no one can read)
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _called(node.func) in ("run_line_magic", "run_cell_magic") and not (
+                node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in _PLAIN_MAGICS):
+            return None
+    return tree
 
 
 _IN_PLACE = frozenset({"append", "extend", "insert", "pop", "popitem", "remove", "clear", "update",
@@ -174,91 +232,48 @@ def _free_names(scope: ast.AST) -> set[str]:
     return loads - local
 
 
-def replay_set(facts: list[CodeFacts], stale: list[int], held: frozenset[int] = frozenset(),
-               dirty: frozenset[str] | None = None) -> list[int]:
+def replay_set(facts: list[CodeFacts], stale: list[int]) -> list[int]:
     """Cells that are not stale but must run again (outputs discarded) so that the stale
-    cells find the state they need.
+    cells find the state they need, in a kernel that holds nothing: for each name a stale
+    cell needs, the last earlier cell that binds it, and every cell after that one which
+    mentions it (it may have changed it, e.g. trained a model); then the same for those
+    cells, recursively. A cell that cannot be read makes every cell before it needed."""
+    known = frozenset().union(*(f.binds | f.mentions for f in facts))
 
-    For each name a stale cell needs: the last earlier cell that binds it, and every
-    cell after that one which mentions it (it may have changed it, e.g. trained a model);
-    then the same for those cells, recursively. A cell that cannot be parsed (magics)
-    makes every cell before it needed.
+    def reads(index: int) -> frozenset[str] | None:
+        return facts[index].needs if facts[index].understood else None
 
-    With a warm kernel that ran the `held` cells as they are now (`dirty`: the names the
-    code it ran since, at the stale cells' places, may have changed), a name that is not
-    dirty is there already if its binder is held, and a held cell changing no dirty name
-    need not run again.
-    """
-    satisfied = frozenset() if dirty is None else frozenset(
-        i for i in held if facts[i].understood and not facts[i].changes & dirty)
-    running = set(stale)
-    needed: set[int] = set()
-    pending: list[tuple[str, int]] = []
+    def touches(index: int) -> frozenset[str] | None:
+        return facts[index].binds | facts[index].mentions if facts[index].understood else None
 
-    def need(index: int) -> None:
-        if not facts[index].understood:
-            needed.update(j for j in range(index) if j not in running and j not in satisfied)
-        else:
-            pending.extend((name, index) for name in _needs(facts, index))
+    return [i for i in backward_slice(stale, reads, touches, lambda index, names: False, known) if i not in stale]
 
-    for index in stale:
-        need(index)
-    while pending:
-        name, before = pending.pop()
-        binder = next((j for j in range(before - 1, -1, -1)
-                       if name in facts[j].binds or not facts[j].understood), None)
-        if binder is None or (dirty is not None and name not in dirty and binder in held):
+
+def backward_slice(targets: list[int], reads: Callable[[int], frozenset[str] | None],
+                   changes: Callable[[int], frozenset[str] | None], holds: Callable[[int, frozenset[str]], bool],
+                   known: frozenset[str]) -> list[int]:
+    """The cells to run, in order, for the targets to run in the state they need: walking
+    back from the last target, each name still needed is made by the last cell before
+    that may change it (`changes`; None: anything); that cell must run too, reading what
+    it reads (`reads`; None: anything), unless the kernel `holds` what it made of those
+    names. A target makes what it changes for the targets after it."""
+    need: set[str] = set()
+    chosen = set(targets)
+    for index in range(max(targets, default=-1), -1, -1):
+        changed = changes(index)
+        changed = known if changed is None else changed
+        read = reads(index)
+        read = known if read is None else read
+        if index in chosen:
+            need = (need - changed) | read
             continue
-        for j in range(binder, before):
-            if j in needed or j in running or j in satisfied or not (j == binder or name in facts[j].mentions):
-                continue
-            needed.add(j)
-            need(j)
-    return sorted(needed)
-
-
-def warm_replays(facts: list[CodeFacts], stale: list[int], held: set[int], ran_since: list[str],
-                 restored: frozenset[str] = frozenset()) -> list[int]:
-    """The cells a warm kernel must replay for `stale` to run. It need not replay one it
-    ran as it is now (`held`), unless the code it ran since at the stale cells' places
-    (`ran_since`) may have changed a name that cell changes: the kernel's value is then a
-    later one (say, a later slide's `model`), unless that value was put back (`restored`).
-    A cell that runs again changes its names again, so the held cells after it that change
-    them run again too (until nothing more changes)."""
-    since = [code_facts(code) for code in ran_since]
-    if not all(f.understood for f in since):
-        return replay_set(facts, stale)
-    dirty = frozenset().union(*(f.changes for f in since)) - restored
-    while True:
-        rerun = replay_set(facts, stale, frozenset(held), dirty)
-        rebound = dirty.union(*(facts[i].changes for i in rerun))
-        if rebound == dirty:
-            return rerun
-        dirty = rebound
-
-
-def run_order(facts: list[CodeFacts], stale: list[int], replay: list[int]) -> list[int]:
-    """The order to run the stale and replayed cells in: the first stale cell as early as
-    it can be (after only the replays it needs), so that a preview can show it while the
-    rest run. Replays it does not need wait until after it, unless one of them may change
-    a name that a cell it now comes after uses, or the other way round: then the deck's
-    order."""
-    everything = sorted(set(stale) | set(replay))
-    first = min(stale)
-    early = set(replay_set(facts, [first])) & set(replay) | {first}
-    deferred = [i for i in everything if i < first and i not in early]
-
-    def conflict(late: CodeFacts, moved_ahead: CodeFacts) -> bool:
-        return bool(late.changes & moved_ahead.mentions or late.mentions & moved_ahead.changes)
-
-    if not all(facts[i].understood for i in early | set(deferred)) or any(
-            conflict(facts[d], facts[e]) for d in deferred for e in early if e > d):
-        return everything
-    return sorted(early) + [i for i in everything if i not in early]
-
-
-def _needs(facts: list[CodeFacts], index: int) -> frozenset[str]:
-    return facts[index].needs
+        hit = frozenset(need & changed)
+        if not hit or holds(index, hit):
+            need -= hit
+            continue
+        chosen.add(index)
+        need = (need - (hit - read)) | read
+    return sorted(chosen)
 
 
 @lru_cache(maxsize=4096)
