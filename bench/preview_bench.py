@@ -20,10 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
-from browser import Browser  # noqa: E402
-from test_watch import Watching  # noqa: E402
+from helpers.browser import Browser  # noqa: E402  (the tests' own helpers)
+from helpers.serving import Watching  # noqa: E402
 
 ROUNDS = 7
 WARM_UP = 2  # saves first, not counted (the Marp CLI's code is still being compiled)

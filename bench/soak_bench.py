@@ -22,8 +22,21 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import make_course  # noqa: E402
-from test_watch import COUNTED, Watching  # noqa: E402
+from helpers.course import make_course  # noqa: E402  (the tests' own helpers)
+from helpers.serving import Watching  # noqa: E402
+
+COUNTED = """# Counted
+
+```python run
+open("runs.log", "a").write("A\\n")
+x = 1
+```
+
+```python run
+open("runs.log", "a").write("B\\n")
+print("B sees", x + 1)
+```
+"""
 
 SAVES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 WARM_UP = 12

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from test_watch import Watching  # noqa: E402  (the watcher client the tests use)
+from helpers.serving import Watching  # noqa: E402  (the watcher client the tests use)
 
 PARTS = ("slides", "snippets", "data", "themes", "course.yaml")
 ROUNDS = 7

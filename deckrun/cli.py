@@ -69,6 +69,9 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000,
                         help="with watch or present: the port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--open", action="store_true", help="with watch or present: open the browser")
+    parser.add_argument("--safe", action="store_true",
+                        help="with present: a live run that fails leaves the projected slide as it was "
+                             "(the failure shows in the presenter view)")
     for option, meaning in (("code", "the unit's code"), ("name", "the unit's name"), ("lecturer", "who teaches it"),
                             ("lang", "the language its decks are written in (BCP 47, e.g. en, en-AU; default en)")):
         parser.add_argument(f"--{option}", help=f"with new: {meaning}")
@@ -140,7 +143,8 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
         if args.command == "present":
             from .preview.present import present
 
-            return present(project, deck_paths(project, args.targets), options, args.port, args.open, progress)
+            return present(project, deck_paths(project, args.targets), options, args.port, args.open, args.safe,
+                           progress)
         with build_lock(project.build_dir, progress.note):
             return run_command(args, project, options, progress, marp)
     except (DeckError, ToolError) as exc:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import make_course, run_build
+from helpers.course import install_courselib, make_course, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -42,17 +41,6 @@ print("uses", made)
 """
 
 
-def install(packages: Path, version: str) -> None:
-    """courselib at `version`, as pip would leave it: the module and its .dist-info."""
-    shutil.rmtree(packages, ignore_errors=True)
-    (packages / "courselib").mkdir(parents=True)
-    (packages / "courselib" / "__init__.py").write_text(
-        f'__version__ = "{version}"\n\n\ndef make():\n    return "made"\n')
-    info = packages / f"courselib-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: courselib\nVersion: {version}\n")
-
-
 class Course:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -79,7 +67,7 @@ def versions(tmp_path) -> Course:
         old.unlink()
     (root / "slides" / "versions.md").write_text(DECK)
     course = Course(root)
-    install(course.packages, "1.0")
+    install_courselib(course.packages, "1.0")
     proc = course.build("--html")
     assert proc.returncode == 0, proc.stderr
     assert course.runs() == ["first", "plain", "uses"]
@@ -87,7 +75,7 @@ def versions(tmp_path) -> Course:
 
 
 def test_an_upgrade_reruns_exactly_the_cells_that_use_what_changed(versions):
-    install(versions.packages, "2.0")
+    install_courselib(versions.packages, "2.0")
     status = versions.build("status")
     assert status.returncode == 0, status.stderr
     reasons = re.findall(r"slides/versions.md:\d+: (.*)", status.stdout)
@@ -103,7 +91,7 @@ def test_an_upgrade_reruns_exactly_the_cells_that_use_what_changed(versions):
 
 def test_frozen_takes_the_recorded_outputs_says_so_and_publishes_their_versions(versions):
     before = versions.freeze()
-    install(versions.packages, "2.0")
+    install_courselib(versions.packages, "2.0")
     proc = versions.build("--html", "--frozen")
     assert proc.returncode == 0, proc.stderr
     assert versions.runs() == []
@@ -122,7 +110,7 @@ def test_frozen_takes_the_recorded_outputs_says_so_and_publishes_their_versions(
 def test_freeze_true_takes_recorded_outputs_without_asking(versions):
     deck = versions.root / "slides" / "versions.md"
     deck.write_text(DECK.replace("title: Versions\n", "title: Versions\nexecute:\n  freeze: true\n"))
-    install(versions.packages, "2.0")
+    install_courselib(versions.packages, "2.0")
     proc = versions.build("--html")
     assert proc.returncode == 0, proc.stderr
     assert versions.runs() == []
@@ -133,7 +121,7 @@ def test_one_frozen_cell_is_taken_and_the_cells_after_it_run(versions):
     deck = versions.root / "slides" / "versions.md"
     deck.write_text(DECK.replace('open("runs.log", "a").write("first\\n")',
                                  '#| freeze: true\nopen("runs.log", "a").write("first\\n")'))
-    install(versions.packages, "2.0")
+    install_courselib(versions.packages, "2.0")
     proc = versions.build("--html")  # the option is display-only: the cell's sources are the same
     assert proc.returncode == 0, proc.stderr
     assert versions.runs() == ["first", "uses"]  # `first` replayed only for the state `uses` needs
@@ -154,7 +142,7 @@ def test_status_holds_the_kernel_against_the_lock(versions):
         "courselib==1.0 \\\n    --hash=sha256:00\n"
         "colorama==0.4.6 ; sys_platform == 'win32' \\\n    --hash=sha256:00\n")
     assert "this environment: every package as requirements.lock has it" in versions.build("status").stdout
-    install(versions.packages, "2.0")
+    install_courselib(versions.packages, "2.0")
     status = versions.build("status").stdout
     assert ("this environment: 1 package differs from requirements.lock: courselib 2.0 (locked 1.0)") in status
     versions.build("--html")

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, has_kernel_child, run_build, still_running
+from helpers.course import REPO, has_kernel_child, run_build, still_running
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 

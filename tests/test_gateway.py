@@ -17,8 +17,33 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import REPO, has_kernel_child, run_build
-from test_watch import Watching
+from helpers.course import REPO, has_kernel_child, install_courselib, run_build
+from helpers.browser import Browser
+from helpers.live import READY, cell_of, run_live, wait_output
+from helpers.serving import Watching
+
+LIVE = """# Live on a gateway
+
+```python run
+base = 40
+```
+
+---
+
+## Using it
+
+```python run
+print("answer", base + 2)
+```
+
+---
+
+## Later
+
+```python run
+base = 0
+```
+"""
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -143,10 +168,9 @@ print("courselib", courselib.__version__)
 
 
 def test_a_remote_kernel_is_judged_by_its_own_packages(remote_course, tmp_path):
-    from test_environment import install
 
-    install(tmp_path / "remote-packages", "3.0")  # what the gateway's kernels have
-    install(tmp_path / "local-packages", "1.0")   # and this machine
+    install_courselib(tmp_path / "remote-packages", "3.0")  # what the gateway's kernels have
+    install_courselib(tmp_path / "local-packages", "1.0")   # and this machine
     (tmp_path / "home").mkdir()
     url, proc = start_gateway(tmp_path / "home", PYTHONPATH=str(tmp_path / "remote-packages"))
     try:
@@ -289,29 +313,22 @@ def test_a_gateway_that_stops_mid_cell_fails_the_deck(tmp_path, remote_course):
 
 
 def test_presenting_runs_live_cells_in_the_remote_kernel(gateway, remote_course):
-    from test_present import DECK, USES, output, run_live
-
-    sys.path.insert(0, str(Path(__file__).parent / "helpers"))
-    from browser import Browser
-
     url, proc = gateway
     (remote_course / "slides" / "remote.md").unlink()
-    (remote_course / "slides" / "live.md").write_text(DECK)
+    (remote_course / "slides" / "live.md").write_text(LIVE)
+    uses = cell_of(LIVE.split("\n"), 'print("answer", base + 2)')
     assert run_build(remote_course, "--html", "--gateway", url, env=remote_env()).returncode == 0
     before = {kernel["id"] for kernel in kernels(url)}
-    presenting = Watching(remote_course, "--gateway", url, env=remote_env(), command="present")
-    try:
-        with Browser() as browser:
-            browser.open(presenting.url + "live.html#2")
-            browser.wait("document.querySelector('[data-deckrun-kernel]')?.dataset.deckrunKernel === 'ready'",
-                         timeout=120)
-            assert has_kernel_child(proc.pid)  # the deck's kernel is the gateway's
-            run_live(browser, USES, 'import os\nprint("answer", base + 1, os.getppid())')
-            text, _ = browser.wait(f"{output(USES)}.includes('answer 41') && {output(USES)}")
-            assert str(proc.pid) in text  # printed by the kernel the gateway started
-    finally:
-        presenting.proc.send_signal(signal.SIGINT)
-        presenting.proc.wait(timeout=60)
+    with Watching(remote_course, "--gateway", url, env=remote_env(), command="present") as presenting, \
+            Browser() as browser:
+        browser.open(presenting.url + "live.html#2")
+        browser.wait(READY, timeout=120)
+        assert has_kernel_child(proc.pid)  # the deck's kernel is the gateway's
+        run_live(browser, uses, 'import os\nprint("answer", base + 1, os.getppid())')
+        text = wait_output(browser, uses, "answer 41")
+        assert str(proc.pid) in text  # printed by the kernel the gateway started
+        run_live(browser, uses, 'print("answer", base + 2)')  # its slide's own state there too (a later slide sets base)
+        assert "answer 42" in wait_output(browser, uses, "answer 42")
     deadline = time.monotonic() + 15  # (the gateway drops a kernel it was told to shut down soon after)
     while {kernel["id"] for kernel in kernels(url)} - before and time.monotonic() < deadline:
         time.sleep(0.3)

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from conftest import run_build
+from helpers.course import run_build
 from deckrun.core.errors import DeckError
 from deckrun.course.importer import convert
 from deckrun.source.cells import parse_snippet_file

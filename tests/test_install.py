@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from conftest import REPO
+from helpers.course import REPO
 
 pytestmark = pytest.mark.slow  # a wheel, a virtual environment, npm ci, a build
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers.course import REPO
 from deckrun.core import tools
 from deckrun.pipeline import uptodate
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from conftest import run_build
+from helpers.course import run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 

@@ -1,32 +1,36 @@
-"""`build.py present` in a real browser: a slide's code edited and run again in the deck's
-warm kernel, errors, a reset, a cell that never ends, nothing of the course written (until
-an edit is kept), and the requests the server refuses."""
+"""`deckrun present` in a real browser: a slide's code run again in the state of its own
+slide (not of the deck's last), edits carried forward, in-place changes not made twice,
+resets that win over late results, pages in step, a kernel killed and back, controls that
+move nothing on the slide, input() and floods answered, nothing of the course written
+(until an edit is kept), and the requests the server refuses."""
 from __future__ import annotations
 
-import http.client
-import json
-import sys
-from pathlib import Path
+import os
+import signal
+import time
 
+import psutil
 import pytest
 
-from conftest import make_course, page_token, run_build
-from test_watch import Watching
-
-sys.path.insert(0, str(Path(__file__).parent / "helpers"))
-from browser import Browser  # noqa: E402
+from helpers.browser import Browser
+from helpers.course import course_files, make_course, only_deck, page_token, run_build
+from helpers.live import READY, cell_of, live, output, run_live, state, wait_output
+from helpers.serving import Watching, post
 
 pytestmark = pytest.mark.slow  # a presenting server, its kernel, Marp and Chromium
 
 DECK = """---
 marp: true
 theme: nmt-theme
+paginate: true
 ---
 
-# A model, loaded once
+# State, slide by slide
 
 ```python run
-base = 40  # the state later slides need (a model, in a real deck)
+base = 40
+items = []
+model = ["translator"]
 ```
 
 ---
@@ -37,124 +41,346 @@ base = 40  # the state later slides need (a model, in a real deck)
 print("answer", base + 2)
 ```
 
+Closing words under the cell.
+
 ---
 
-## A long one
+## Appending in place
 
 ```python run
-#| timeout: 2
-print("quick")
+items.append(len(items))
+print("items", items)
+```
+
+---
+
+## The first model
+
+```python run
+print("model", model[0])
+```
+
+---
+
+## A sentence
+
+```python run
+sentence = "she reads"
+print(sentence)
+```
+
+---
+
+## The next slide uses it
+
+```python run
+print("next:", sentence.upper())
+```
+
+---
+
+## Later, everything changes
+
+```python run
+model = ("classifier",)
+base = 0
+print("then", model[0], base)
+```
+
+---
+
+## A slow one
+
+```python run
+#| timeout: 30
+import time
+print("B", 20)
+```
+
+---
+
+<div class="columns">
+<div>
+
+```python run
+print("in a column")
+```
+
+</div>
+<div>
+
+Text beside it.
+
+</div>
+</div>
+
+---
+
+## Side by side
+
+```python run
+#| output: right
+print("right", 1)
 ```
 """
 LINES = DECK.split("\n")
-USES = "slides/live.md:%d" % LINES.index('print("answer", base + 2)')  # a cell is named by its fence's line
-LONG = "slides/live.md:%d" % LINES.index("#| timeout: 2")
-
-
-def cell(name: str, part: str) -> str:
-    return f'document.querySelector(\'[data-deckrun-cell="{name}"] [data-deckrun-{part}]\')'
-
-
-def output(name: str) -> str:
-    return f"(({cell(name, 'output')} || {{}}).textContent || '')"
-
-
-def course_files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for folder in ("slides", "snippets", "_freeze", "build")
-            for p in (root / folder).rglob("*") if p.is_file() and p.name != ".lock"}
+USES = cell_of(LINES, 'print("answer", base + 2)')
+APPENDS = cell_of(LINES, "items.append(len(items))")
+MODEL = cell_of(LINES, 'print("model", model[0])')
+SENTENCE = cell_of(LINES, 'sentence = "she reads"')
+NEXT = cell_of(LINES, 'print("next:", sentence.upper())')
+SLOW = cell_of(LINES, "#| timeout: 30")
 
 
 @pytest.fixture(scope="module")
 def presenting(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("present") / "course")
-    for deck in (root / "slides").glob("*.md"):
-        deck.unlink()
-    (root / "slides" / "live.md").write_text(DECK)
+    only_deck(root, "live.md", DECK)
     assert run_build(root, "--html").returncode == 0
     before = course_files(root)
-    server = Watching(root, command="present")
-    with Browser() as browser:
+    with Watching(root, command="present") as server, Browser() as browser:
         browser.open(server.url + "live.html#2")
-        browser.wait("document.querySelector('[data-deckrun-kernel]')?.dataset.deckrunKernel === 'ready'", timeout=120)
+        browser.wait(READY, timeout=120)
         yield server, browser, before
-    if server.proc.poll() is None:
-        server.proc.kill()
 
 
-def run_live(browser: Browser, name: str, code: str) -> None:
-    browser.eval(f"{cell(name, 'code')}.textContent = {json.dumps(code)}")
-    browser.click(f'[data-deckrun-cell="{name}"] [data-deckrun-run]')
+@pytest.fixture
+def page(presenting):
+    """The presented page, for one test: the cells it ran are reset after it."""
+    server, browser, _ = presenting
+    yield browser
+    for cell in live(browser, "cells"):
+        if browser.eval(state(cell)) != "built":
+            live(browser, "reset", cell)
+    browser.wait("deckrunLive.cells().every(cell => deckrunLive.state(cell) === 'built')")
 
 
-def test_a_live_edit_runs_in_the_warm_kernel_with_the_state_of_earlier_slides(presenting):
-    _, browser, _ = presenting
-    assert "answer 42" in browser.eval(output(USES))
-    run_live(browser, USES, 'print("answer", base + 5)')
-    text, _ = browser.wait(f"{output(USES)}.includes('answer 45') && {output(USES)}")
-    assert "answer 42" not in text
-    assert browser.eval(f"!!{cell(USES, 'output')}.querySelector('code.language-output')")  # styled as outputs are
+def test_an_earlier_slide_runs_in_its_own_state_not_the_decks_last(page):
+    # The deck's last slides rebound `model` and `base`; slide 2 and 4 see theirs.
+    for cell, built in ((USES, "answer 42"), (MODEL, "model translator")):
+        assert built in page.eval(output(cell))
+        run_live(page, cell)
+        assert built in wait_output(page, cell, built)
 
 
-def test_an_error_shows_as_an_error_then_a_good_run_works(presenting):
-    _, browser, _ = presenting
-    run_live(browser, USES, "print(base / 0)")
-    browser.wait(f"{output(USES)}.includes('ZeroDivisionError')")
-    assert browser.eval(f"!!{cell(USES, 'output')}.querySelector('.cell-error, code.language-error')")
-    run_live(browser, USES, 'print("answer", base - 1)')
-    browser.wait(f"{output(USES)}.includes('answer 39')")
+def test_a_cell_that_changes_a_list_in_place_does_not_change_it_twice(page):
+    for _ in range(3):
+        run_live(page, APPENDS)
+        page.wait(f"{state(APPENDS)} === 'running'")
+        assert "items [0]" in wait_output(page, APPENDS, "items")
+        assert "items [0, 1]" not in page.eval(output(APPENDS))
 
 
-def test_reset_brings_back_the_built_code_and_output(presenting):
-    _, browser, _ = presenting
-    run_live(browser, USES, 'print("answer", 0)')
-    browser.wait(f"{output(USES)}.includes('answer 0')")
-    browser.click(f'[data-deckrun-cell="{USES}"] [data-deckrun-reset]')
-    assert browser.eval(f"{cell(USES, 'code')}.textContent").strip() == 'print("answer", base + 2)'
-    assert "answer 42" in browser.eval(output(USES))
+def test_an_edit_carries_forward_to_the_next_slide(page):
+    run_live(page, SENTENCE, 'sentence = "he writes"\nprint(sentence)')
+    wait_output(page, SENTENCE, "he writes")
+    run_live(page, NEXT)
+    assert "next: HE WRITES" in wait_output(page, NEXT, "next:")
+    live(page, "reset", SENTENCE)  # the built code again: the next slide sees the built sentence
+    run_live(page, NEXT)
+    page.wait(f"{state(NEXT)} === 'running'")
+    assert "next: SHE READS" in wait_output(page, NEXT, "next:")
 
 
-def test_a_cell_that_never_ends_is_stopped_and_the_next_run_works(presenting):
-    _, browser, _ = presenting
-    browser.eval("location.hash = '#3'")
-    run_live(browser, LONG, 'print("looping", flush=True)\nwhile True:\n    pass')
-    browser.wait(f"{output(LONG)}.includes('looping')")  # its output streams while it runs
-    browser.wait(f"{output(LONG)}.includes('TimeoutError')", timeout=30)
-    run_live(browser, LONG, 'print("after", base)')
-    browser.wait(f"{output(LONG)}.includes('after 40')", timeout=30)
+def test_an_error_shows_as_an_error_and_b_brings_the_built_output_back(page):
+    run_live(page, USES, "print(base / 0)")
+    wait_output(page, USES, "ZeroDivisionError")
+    assert page.eval(f"{state(USES)} === 'failed'")
+    assert "B: the built output back" in page.eval(f"document.querySelector('[data-deckrun-toolbar=\"{USES}\"]').textContent")
+    page.eval("document.activeElement.blur(), true")
+    page.press("b")
+    page.wait(f"{state(USES)} === 'built' && {output(USES)}.includes('answer 42')")
+    run_live(page, USES, 'print("answer", base - 1)')
+    wait_output(page, USES, "answer 39")
 
 
-def post(url: str, path: str, body: dict, token: str | None, host: str | None = None) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")), timeout=10)
-    headers = {"Content-Type": "application/json", **({"X-Deckrun-Token": token} if token else {})}
-    if host:
-        headers["Host"] = host
-    connection.request("POST", path, body=json.dumps(body), headers=headers)
-    return connection.getresponse().status
+def test_reset_wins_over_a_result_still_on_its_way(page):
+    run_live(page, SLOW, 'import time\ntime.sleep(1.5)\nprint("again", 11)')
+    page.wait(f"{state(SLOW)} === 'running'")
+    live(page, "reset", SLOW)
+    time.sleep(3)  # the run ends meanwhile: its result shows nothing
+    assert page.eval(state(SLOW)) == "built"
+    text = page.eval(output(SLOW))
+    assert "B 20" in text and "again" not in text
+
+
+def test_a_cell_that_never_ends_streams_and_is_stopped(page):
+    run_live(page, SLOW, 'print("looping", flush=True)\nwhile True:\n    pass')
+    page.wait(f"{output(SLOW)}.includes('looping')")  # its output streams while it runs
+    live(page, "stop", SLOW)
+    assert "KeyboardInterrupt" in wait_output(page, SLOW, "KeyboardInterrupt", timeout=30)
+    run_live(page, SLOW, 'print("after", base)')
+    wait_output(page, SLOW, "after 0", timeout=30)  # (slide 7 set base to 0)
+
+
+def test_a_flood_of_output_is_bounded_and_stays_on_its_slide(page):
+    page.eval("location.hash = '#8'")
+    run_live(page, SLOW, 'import itertools\nfor n in itertools.count():\n    print("line", n)')
+    page.wait(f"+(/line (\\d+)\\s*$/.exec({output(SLOW)}) || [0, 0])[1] > 5000", timeout=60)
+    shown = page.eval(output(SLOW)).strip().split("\n")
+    assert len(shown) <= 200 and shown[-1].startswith("line")  # its last lines
+    slide = page.eval("(() => { const s = document.querySelector('svg.bespoke-marp-active section');"
+                      " const box = s.getBoundingClientRect();"
+                      " return [...s.querySelectorAll('*')].every(e => e.getBoundingClientRect().bottom <= box.bottom + 1) })()")
+    assert slide
+    live(page, "stop", SLOW)
+    wait_output(page, SLOW, "KeyboardInterrupt", timeout=30)
+
+
+def test_input_is_answered_with_an_error_not_a_hang(page):
+    run_live(page, SLOW, 'name = input("Your name? ")\nprint("hello", name)')
+    text = wait_output(page, SLOW, "input", timeout=30)
+    assert "StdinNotImplementedError" in text or "input()" in text
+
+
+def test_a_huge_figure_is_scaled_to_its_slide(page):
+    page.eval("location.hash = '#8'")
+    run_live(page, SLOW, "import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(16, 16))\nplt.plot([1, 2, 3])")
+    page.wait(f"{state(SLOW)} === 'done' && !!document.querySelector('svg.bespoke-marp-active section img')", timeout=60)
+    fits = page.eval("(() => { const s = document.querySelector('svg.bespoke-marp-active section').getBoundingClientRect();"
+                     " const i = document.querySelector('svg.bespoke-marp-active section img').getBoundingClientRect();"
+                     " return i.bottom <= s.bottom + 1 && i.right <= s.right + 1 && i.height > 50 })()")
+    assert fits
+
+
+BOXES = """(() => [...document.querySelectorAll('section')].map(section => {
+  const top = section.getBoundingClientRect()
+  return [...section.querySelectorAll('*')].filter(el => !el.closest('[data-deckrun-toolbar]')).map(el => {
+    const box = el.getBoundingClientRect()
+    return [el.tagName.toLowerCase().replace('marp-pre', 'pre'), Math.round(box.left - top.left), Math.round(box.top - top.top),
+            Math.round(box.width), Math.round(box.height)].join(' ')
+  })
+}))()"""
+
+
+def test_the_controls_move_nothing_on_the_slides(presenting, page):
+    server, _, _ = presenting
+    with Browser() as built:
+        built.open((server.root / "build" / "live.html").as_uri())
+        expected = [built_slide(built, number) for number in range(1, 11)]
+    for number, slide in enumerate(expected, start=1):
+        page.eval(f"location.hash = '#{number}'")
+        time.sleep(0.2)
+        page.hover("svg.bespoke-marp-active section > :not(marp-pre)")  # (the mouse off the cells)
+        if number == 2:
+            page.hover(f'[data-deckrun-cell="{USES}"]')  # its controls show
+            assert page.eval(f"getComputedStyle(document.querySelector('[data-deckrun-toolbar=\"{USES}\"]')).display") == "flex"
+        assert active_boxes(page) == slide, f"slide {number}"
+
+
+def built_slide(browser: Browser, number: int) -> list[str]:
+    browser.eval(f"location.hash = '#{number}'")
+    time.sleep(0.2)
+    return active_boxes(browser)
+
+
+def active_boxes(browser: Browser) -> list[str]:
+    return browser.eval(BOXES.replace("document.querySelectorAll('section')",
+                                      "document.querySelectorAll('svg.bespoke-marp-active section')"))[0]
+
+
+def test_two_windows_are_in_step(presenting, page):
+    server, _, _ = presenting
+    with Browser() as other:
+        other.open(server.url + "live.html?view=presenter#2")
+        other.wait(READY, timeout=60)
+        live(page, "setCode", USES, 'print("typed", base)')  # typed in one window
+        other.wait(f"document.querySelector('[data-deckrun-cell=\"{USES}\"] code').textContent.includes('typed')")
+        live(page, "run", USES)
+        assert "typed 40" in wait_output(other, USES, "typed 40")  # run in one, shown in both
+        live(other, "reset", USES)                                   # reset in the other
+        page.wait(f"{state(USES)} === 'built' && {output(USES)}.includes('answer 42')")
+        assert "typed" not in page.eval(f"document.querySelector('[data-deckrun-cell=\"{USES}\"] code').textContent")
 
 
 def test_only_the_pages_own_requests_run_only_the_decks_cells(presenting):
     server, browser, _ = presenting
     token = page_token(browser.eval("document.documentElement.outerHTML"))
     ask = {"deck": "live", "cell": USES, "code": "print('from elsewhere')"}
-    assert post(server.url, "/_deckrun/run", ask, None) == 403
-    assert post(server.url, "/_deckrun/run", ask, "guess") == 403
-    assert post(server.url, "/_deckrun/run", ask, token, host="attacker.example") == 403
-    assert post(server.url, "/_deckrun/run", {**ask, "cell": "slides/live.md:1"}, token) == 422  # not a cell
-    assert post(server.url, "/_deckrun/run", {**ask, "deck": "other"}, token) == 422
-    assert post(server.url, "/_deckrun/run", ask, token) == 202
+    assert post(server.url, "/_deckrun/run", ask, None)[0] == 403
+    assert post(server.url, "/_deckrun/run", ask, "guess")[0] == 403
+    assert post(server.url, "/_deckrun/run", ask, token, host="attacker.example")[0] == 403
+    assert post(server.url, "/_deckrun/run", {**ask, "cell": "slides/live.md:1"}, token)[0] == 422  # not a cell
+    assert post(server.url, "/_deckrun/run", {**ask, "deck": "other"}, token)[0] == 422
+    assert post(server.url, "/_deckrun/reset", {"deck": "live", "cell": USES}, token)[0] == 202
 
 
-def test_nothing_of_the_course_changed(presenting):
+def test_nothing_of_the_course_changed(presenting, page):
     server, _, before = presenting
+    run_live(page, USES, 'print("not kept")')
+    wait_output(page, USES, "not kept")
     assert course_files(server.root) == before  # slides/, snippets/, _freeze/, build/
 
 
-def test_a_kept_edit_is_written_back_and_built_as_a_save(presenting):
-    server, browser, _ = presenting
-    browser.eval("location.hash = '#2'")
-    browser.eval(f"{cell(USES, 'code')}.textContent = 'print(\"answer\", base * 2)'")
-    browser.click(f'[data-deckrun-cell="{USES}"] [data-deckrun-keep]')
-    browser.wait(f"{output(USES)}.includes('answer 80')", timeout=60)  # the deck rebuilt, the page patched
-    assert 'print("answer", base * 2)' in (server.root / "slides" / "live.md").read_text()
-    status = run_build(server.root, "status")
-    assert "3 cells, 3 cached, 0 stale" in status.stdout, status.stdout  # the cache took the kept edit
+KILLED = """# Killed
+
+```python run
+base = 40
+```
+
+---
+
+## Uses it
+
+```python run
+print("answer", base + 2)
+```
+"""
+
+
+def test_a_killed_kernel_comes_back_with_the_slides_state(tmp_path):
+    root = make_course(tmp_path / "course")
+    only_deck(root, "live.md", KILLED)
+    uses = cell_of(KILLED.split("\n"), 'print("answer", base + 2)')
+    with Watching(root, command="present") as server, Browser() as page:
+        page.open(server.url + "live.html#2")
+        page.wait(READY, timeout=120)
+        run_live(page, uses, 'import time\nprint("sleeping", flush=True)\ntime.sleep(60)')
+        page.wait(f"{output(uses)}.includes('sleeping')")
+        kernels = [p for p in psutil.Process(server.proc.pid).children(recursive=True)
+                   if "ipykernel" in " ".join(p.cmdline())]
+        assert len(kernels) == 1
+        os.kill(kernels[0].pid, signal.SIGKILL)
+        assert "KernelDied" in wait_output(page, uses, "KernelDied", timeout=60)
+        page.wait("(document.querySelector('[data-deckrun-kernel]')?.title || '').startsWith('ready')", timeout=120)
+        run_live(page, uses, 'print("answer", base + 2)')  # the state of its slide is back
+        assert "answer 42" in wait_output(page, uses, "answer 42", timeout=60)
+
+
+SAFE = """# Safe
+
+```python run
+print("built output")
+```
+"""
+
+
+def test_safe_keeps_a_failure_off_the_projected_slide(tmp_path):
+    root = make_course(tmp_path / "course")
+    only_deck(root, "live.md", SAFE)
+    cell = cell_of(SAFE.split("\n"), 'print("built output")')
+    with Watching(root, "--safe", command="present") as server, Browser() as projected, Browser() as presenter:
+        projected.open(server.url + "live.html")
+        presenter.open(server.url + "live.html?view=presenter")
+        presenter.wait(READY, timeout=120)
+        run_live(presenter, cell, "raise ValueError('oops')")
+        assert "ValueError" in wait_output(presenter, cell, "ValueError")  # the lecturer sees why
+        projected.wait(f"{state(cell)} === 'failed'")
+        assert "built output" in projected.eval(output(cell)) and "oops" not in projected.eval(output(cell))
+        run_live(presenter, cell, 'print("fixed")')
+        assert "fixed" in wait_output(projected, cell, "fixed")  # a good run shows everywhere
+
+
+def test_a_kept_edit_is_written_back_and_built_as_a_save(tmp_path):
+    root = make_course(tmp_path / "course")
+    only_deck(root, "live.md", KILLED)
+    uses = cell_of(KILLED.split("\n"), 'print("answer", base + 2)')
+    with Watching(root, command="present") as server, Browser() as page:
+        page.open(server.url + "live.html#2")
+        page.wait(READY, timeout=120)
+        live(page, "setCode", uses, 'print("answer", base * 2)')
+        live(page, "keep", uses)
+        page.wait(f"{output(uses)}.includes('answer 80') && {state(uses)} === 'built'", timeout=90)  # rebuilt, patched
+        assert 'print("answer", base * 2)' in (root / "slides" / "live.md").read_text()
+        status = run_build(root, "status")
+        assert "2 cells, 2 cached, 0 stale" in status.stdout, status.stdout  # the cache took the kept edit

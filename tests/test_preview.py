@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import sys
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
-from conftest import make_course, run_build
-from test_watch import Watching
+from helpers.course import make_course, run_build
+from helpers.serving import Watching
 
-sys.path.insert(0, str(Path(__file__).parent / "helpers"))
-from browser import Browser  # noqa: E402
+from helpers.browser import Browser
 
 pytestmark = pytest.mark.slow  # a watcher, its kernels, Marp and Chromium
 

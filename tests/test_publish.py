@@ -17,7 +17,7 @@ import pytest
 from nbclient import NotebookClient
 from pypdf import PdfReader
 
-from conftest import make_course, run_build
+from helpers.course import make_course, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 

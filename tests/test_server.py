@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from conftest import page_token
+from helpers.course import page_token
 from deckrun.preview.server import Broadcast, PreviewServer
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers.course import REPO
 from deckrun.core.project import load_project
 from deckrun.core.tools import node, node_packages
 from deckrun.render.check import slide_locations

@@ -73,7 +73,7 @@ class CellEvents(Protocol):
 
     def running(self, deck: str, cell: str) -> None: ...
 
-    def stream(self, deck: str, cell: str, name: str, text: str) -> None: ...
+    def stream(self, deck: str, cell: str, text: str) -> None: ...
 
     def ran(self, deck: str, cell: str) -> None: ...
 
@@ -189,7 +189,7 @@ class HeardCells:
 
     def on_cell_output(self, name: str, text: str) -> None:
         if self._cell:
-            self.events.stream(self.deck.name, self._cell, name, text)
+            self.events.stream(self.deck.name, self._cell, text)
 
     def on_cell_executed(self, result: CellResult) -> None:
         self.log.on_cell_executed(result)

@@ -64,16 +64,47 @@
     sessionStorage.setItem(PINNED, sessionStorage.getItem(PINNED) === '1' ? '' : '1')
     drawPin()
   })
-  if (deck && !new URLSearchParams(location.search).get('view')) {
+  if (deck && !new URLSearchParams(location.search).get('view') && !config.presenting) {
     drawPin()
     document.addEventListener('DOMContentLoaded', () => document.body.appendChild(pin))
   }
   const pinned = () => sessionStorage.getItem(PINNED) === '1'
 
+  // -- cells' marks: comments around each cell's outputs (no style or layout sees them),
+  // and its code's block named by the cell (FILE:LINE). present.js uses them too.
+  const marksOf = root => {
+    const found = []
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_COMMENT)
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const mark = /^deckrun:(code|outputs|end) ([\s\S]*)$/.exec(node.data)
+      if (mark) found.push({ node, part: mark[1], cell: mark[2] })
+    }
+    return found
+  }
+  const partsOf = cell => {
+    const parts = {}
+    for (const mark of marksOf(document.body)) if (mark.cell === cell) parts[mark.part] = mark.node
+    parts.block = document.querySelector(`[data-deckrun-cell="${CSS.escape(cell)}"]`)
+    return parts.outputs && parts.end ? parts : null
+  }
+  const between = (start, end) => {  // the nodes between two marks
+    const nodes = []
+    for (let node = start.nextSibling; node && node !== end; node = node.nextSibling) nodes.push(node)
+    return nodes
+  }
+  window.deckrunCells = { marksOf, partsOf, between }
+
   // -- the in-place update
   // A slide's content, without what says where it is (its number, its id, its cells' lines).
   const content = svg => svg.innerHTML
     .replace(/ (id|data-marpit-pagination|data-marpit-pagination-total|data-deckrun-cell)="[^"]*"/g, '')
+    .replace(/<!--deckrun:[^>]*-->/g, '')
+  // Each slide as it was served (live cells may have changed the page since: what a save
+  // changed is judged against what was served, so a slide it did not change keeps them).
+  const served = new WeakMap()
+  const servedContent = svg => served.has(svg) ? served.get(svg) : content(svg)
+  const remember = () => slidesOf(document).forEach(svg => served.set(svg, content(svg)))
+  document.addEventListener('DOMContentLoaded', remember)
   const styles = root => [...root.querySelectorAll('head style')].filter(s => !s.id).map(s => s.textContent).join('\n')
 
   // Which old slide is which new one: the longest common run of unchanged slides, and
@@ -125,7 +156,7 @@
     const next = new DOMParser().parseFromString(text, 'text/html')
     timing.parsed = Date.now()
     const olds = slidesOf(document), news = slidesOf(next)
-    const before = olds.map(content), after = news.map(content)
+    const before = olds.map(servedContent), after = news.map(content)
     const { pairs, edited } = align(before, after)
     const where = pairs.find(([old]) => old === current())
     const stay = where ? where[1] : Math.min(current(), news.length - 1)
@@ -134,12 +165,14 @@
       return reloadAt(target)  // the navigation knows its slides: it starts again
     }
     for (const [index, svg] of news.entries()) {
-      if (before[index] === after[index]) {  // the same, but maybe moved: its numbers follow
-        const marks = olds[index].querySelectorAll('[data-deckrun-cell]')
-        svg.querySelectorAll('[data-deckrun-cell]').forEach((mark, k) => marks[k]?.setAttribute('data-deckrun-cell', mark.dataset.deckrunCell))
+      if (before[index] === after[index]) {  // the same, but maybe moved: its cells' lines follow
+        const marks = marksOf(olds[index]), blocks = olds[index].querySelectorAll('[data-deckrun-cell]')
+        marksOf(svg).forEach((mark, k) => { if (marks[k]) marks[k].node.data = mark.node.data })
+        svg.querySelectorAll('[data-deckrun-cell]').forEach((block, k) => blocks[k]?.setAttribute('data-deckrun-cell', block.dataset.deckrunCell))
         continue
       }
       olds[index].innerHTML = svg.innerHTML
+      served.set(olds[index], after[index])
       for (const { name, value } of svg.attributes) {
         if (name !== 'class' && name !== 'aria-hidden') olds[index].setAttribute(name, value)
       }
@@ -157,33 +190,29 @@
   }
 
   // -- cells running now: a mark on the slide, their output as it is printed
-  const cellParts = cell => {
-    const marks = [...document.querySelectorAll(`[data-deckrun-cell="${CSS.escape(cell)}"]`)]
-    const start = marks.find(el => el.dataset.deckrunPart === 'outputs')
-    const end = marks.find(el => el.dataset.deckrunPart === 'end')
-    return start && end ? { start, end } : null
-  }
   const running = ({ cell }) => {
-    const parts = cellParts(cell)
+    const parts = partsOf(cell)
     if (!parts) return
-    for (let el = parts.start.nextElementSibling; el && el !== parts.end; el = el.nextElementSibling) {
-      if (!el.dataset.deckrunLive) el.style.display = 'none'  // the last run's output, until the next version
+    for (const node of between(parts.outputs, parts.end)) {
+      if (node.nodeType === 1 && !node.dataset.deckrunLive) node.style.display = 'none'  // the last run's output, until the next version
     }
-    parts.start.insertAdjacentHTML('afterend',
+    parts.outputs.after(document.createRange().createContextualFragment(
       '<div data-deckrun-live="mark" style="display:inline-block;font:600 14px sans-serif;color:#fff;' +
       'background:#0f8a80;border-radius:9px;padding:1px 9px;margin:4px 0">running\u2026</div>' +
-      '<pre data-deckrun-live="stream"><code class="language-output"></code></pre>')
+      '<pre data-deckrun-live="stream"><code class="language-output"></code></pre>'))
+  }
+  const live = (cell, kind) => {
+    const parts = partsOf(cell)
+    return parts && between(parts.outputs, parts.end).find(node => node.nodeType === 1 && node.dataset.deckrunLive === kind)
   }
   const stream = ({ cell, text }) => {
-    const parts = cellParts(cell)
-    const code = parts && parts.start.parentElement.querySelector('[data-deckrun-live="stream"] code')
+    const code = live(cell, 'stream')?.querySelector('code')
     if (!code) return
     const lines = (code.textContent + text).split('\n')
     code.textContent = lines.map(line => line.split('\r').pop()).join('\n')
   }
   const ran = ({ cell }) => {
-    const parts = cellParts(cell)
-    const mark = parts && parts.start.parentElement.querySelector('[data-deckrun-live="mark"]')
+    const mark = live(cell, 'mark')
     if (mark) mark.textContent = 'done'
   }
 

@@ -1,11 +1,17 @@
-"""`build.py present`: the built decks served for presenting, their cells live.
+"""`deckrun present`: the built decks served for presenting, their cells live.
 
-Each deck gets a kernel warmed in the background: its cells run in order (their outputs
-change nothing), so that the models and data a slide's code needs are loaded when the
-lecturer edits that code in front of the class and runs it again (present.js on the
-page). A live run's printed text streams onto the slide; its result is formatted with
-the deck's own templates and rendered by Marp like the deck, so it looks the same. A
-time-out interrupts it (a kernel that ignores that is restarted and warmed again).
+Each deck gets a kernel that warms up in the background (live.py: its cells run once, in
+order, for the state they leave, their outputs changing nothing), so that the models and
+data a slide's code needs are loaded when the lecturer edits that code in front of the
+class and runs it again. A live run finds the state of its own slide, as a notebook run
+from the top would have it (execute/timeline.py), streams its printed text onto the slide,
+and its result is formatted with the deck's own templates and rendered by Marp like the
+deck, so it looks the same.
+
+Every page of a deck is in step (the projected window, the presenter view, another
+window): code typed in one, runs, their output and resets show in all. The controls float
+over the slide and move nothing on it. With --safe, a run that fails leaves the projected
+slide as it was and shows the failure in the presenter view only.
 
 Nothing the course keeps is written: the decks presented are copies in a folder of their
 own (build/'s figures and images are served beside them), live outputs go there too.
@@ -15,14 +21,14 @@ a save would be (the cache takes the new output; the pages are patched).
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import tempfile
 import threading
-import webbrowser
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import DeckError, Location, ToolError
 from ..core.files import build_lock, write_atomic
@@ -30,9 +36,8 @@ from ..core.options import BuildOptions
 from ..core.progress import Progress
 from ..core.project import Project
 from ..core.tools import node_packages
-from ..execute.connection import KernelDied
-from ..execute.execution import Execution, execute_settings, kernel_settings
-from ..execute.outputs import CellResult, Error
+from ..execute.execution import execute_settings, kernel_settings
+from ..execute.outputs import CellResult
 from ..execute.warm import KernelPool
 from ..format.markdown import CellFormatter, FigureFolder, templates_for
 from ..format.rendition import cell_name
@@ -40,33 +45,20 @@ from ..pipeline.build import Session, Variant, build_decks, render_pending, rend
 from ..render.marp import MarpWorker, RenderJob, render
 from ..source.cells import Cell
 from ..source.deck import Deck
-from .server import EVENTS, TOKEN_HEADER, Broadcast, Extras, PreviewServer
-from .watch import kill_tree_children
+from .live import LiveDeck
+from .server import EVENTS, TOKEN_HEADER, Broadcast
 
 PRESENT_SCRIPT = Path(__file__).with_name("present.js")
 MAX_CODE = 1_000_000  # characters of a live cell's code
 _SECTION = re.compile(r"<section\b[^>]*>([\s\S]*?)</section>")
 
 
-@dataclass
-class LiveDeck:
-    """A deck being presented: as built, its shown cells by name, and the one thread its
-    kernel's work (warming, live runs) goes through in turn."""
-    deck: Deck
-    execution: Execution
-    worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
-
-    def cells(self, project: Project) -> dict[str, int]:
-        return {cell_name(cell, project): index for index, cell in enumerate(self.deck.cells)
-                if not cell.setup and cell.options.output != "hide"}
-
-
 class Presenter:
     """The decks being presented and their live cells; tells the pages through `events`."""
 
-    def __init__(self, project: Project, paths: list[Path], options: BuildOptions, events: Broadcast,
-                 progress: Progress) -> None:
-        self.project, self.paths, self.events, self.progress = project, paths, events, progress
+    def __init__(self, project: Project, options: BuildOptions, events: Broadcast, progress: Progress,
+                 safe: bool = False) -> None:
+        self.project, self.events, self.progress, self.safe = project, events, progress, safe
         self.options = replace(options, formats=("html",))
         self.folder = Path(tempfile.mkdtemp(prefix="deckrun-present-"))
         self.session = Session.open(project, self.options, progress, kernels=KernelPool(keep_warm=True),
@@ -80,8 +72,7 @@ class Presenter:
         """Build the decks (from the cache: nothing runs that is cached) and make the
         presented copies; the decks that failed are said, not presented."""
         with self._lock, build_lock(self.project.build_dir, self.progress.note):
-            reports = build_decks(paths, self.options, self.session)
-            for report in reports:
+            for report in build_decks(paths, self.options, self.session):
                 if report.built is None:
                     continue
                 deck, execution = report.built.deck, report.built.execution
@@ -94,77 +85,98 @@ class Presenter:
                     self.progress.failed(deck.path, failure)
                     continue
                 known = self.decks.get(deck.name)
-                self.decks[deck.name] = LiveDeck(deck, execution, known.worker if known else ThreadPoolExecutor(1))
+                if known is not None:
+                    known.rebuilt(deck)
+                else:
+                    self.decks[deck.name] = self._live(deck)
 
-    def warm_all(self) -> None:
+    def _live(self, deck: Deck) -> LiveDeck:
+        names = {cell_name(cell, self.project): index for index, cell in enumerate(deck.cells)
+                 if not cell.setup and cell.options.output != "hide"}
+        live = LiveDeck(deck, names, self.events, lambda: self._kernel(live.deck),
+                        lambda cell, result: self.outputs_html(live.deck, cell, result))
+        return live
+
+    def start(self) -> None:
         for live in self.decks.values():
-            live.worker.submit(self._warm, live)
-
-    def _warm(self, live: LiveDeck) -> None:
-        """Run the deck's cells in its kernel, in order, for the state they leave."""
-        deck, total = live.deck, len(live.deck.cells)
-        self.events.kernel(deck.name, "warming", 0, total)
-        log = self.progress.deck(deck.path, total, live=True)
-        try:
-            with self._kernel(deck) as warm:
-                for index, cell in enumerate(deck.cells):
-                    self.events.kernel(deck.name, "warming", index, total)
-                    log.on_cell_start(index, total, cell, replay=True)
-                    result = warm.run(cell, index, live.execution.keys[index].key)
-                    log.on_cell_executed(result)
-                    if result.error and not cell.options.error:
-                        raise DeckError(f"cell raised {result.error.ename}: {result.error.evalue}", cell.reference)
-        except (DeckError, ToolError) as exc:
-            self.events.kernel(deck.name, f"not ready: {exc}".splitlines()[0], total, total)
-            self.progress.failed(deck.path, exc)
-            return
-        self.events.kernel(deck.name, "ready", total, total)
-        self.progress.note(f"{Location(deck.path)}: its kernel is ready ({total} cells run)")
+            live.start()
 
     def _kernel(self, deck: Deck):
         settings = execute_settings(self.project, deck, self.options)
-        lease = self.session.kernels.lease(deck.path, kernel_settings(self.project, settings))
-        return _Sending(lease, self.project, deck)
+        return _Sending(self.session.kernels.lease(deck.path, kernel_settings(self.project, settings)),
+                        self.project)
 
-    # -- live runs, asked by the page
+    # -- what the pages ask (a JSON body: None when done, else why not)
 
-    def find(self, request: dict) -> tuple[LiveDeck, int, str] | str:
+    def find(self, request: dict[str, Any], with_code: bool = True) -> tuple[LiveDeck, int, str] | str:
         """The deck and cell a request names, or why there is none (only this deck's own
         cells run: no code runs that is not a cell of a presented deck)."""
         live = self.decks.get(str(request.get("deck")))
         name = str(request.get("cell"))
         if live is None:
             return f"no deck {request.get('deck')!r} is being presented"
-        index = live.cells(self.project).get(name)
+        index = live.names.get(name)
         if index is None:
             return f"{live.deck.name} has no cell {name}"
-        code = request.get("code")
+        code = request.get("code", "") if with_code else ""
         if not isinstance(code, str) or len(code) > MAX_CODE:
             return f"the code must be text of at most {MAX_CODE} characters"
-        return live, index, code
+        # As a page has it: the block's last newline, and a browser's spaces (an unchanged
+        # cell is its built code exactly, so what the cells after it read stands).
+        return live, index, code.replace("\r\n", "\n").replace("\u00a0", " ").rstrip()
 
-    def run(self, request: dict) -> str | None:
+    def run(self, request: dict[str, Any]) -> str | None:
         found = self.find(request)
         if isinstance(found, str):
             return found
         live, index, code = found
-        live.worker.submit(self._run, live, index, code)
+        live.run(index, code)
         return None
 
-    def _run(self, live: LiveDeck, index: int, code: str) -> None:
-        deck, cell = live.deck, replace(live.deck.cells[index], code=code)
-        name = cell_name(cell, self.project)
-        self.events.running(deck.name, name)
+    def reset(self, request: dict[str, Any]) -> str | None:
+        found = self.find(request, with_code=False)
+        if isinstance(found, str):
+            return found
+        live, index, _ = found
+        self.events.reset(live.deck.name, str(request["cell"]), live.reset(index))
+        return None
+
+    def stop(self, request: dict[str, Any]) -> str | None:
+        found = self.find(request, with_code=False)
+        if isinstance(found, str):
+            return found
+        live, index, _ = found
+        ticket = live.stop(index)
+        if ticket is not None:  # it had not started: as it was before
+            self.events.cancelled(live.deck.name, str(request["cell"]), ticket)
+        return None
+
+    def edit(self, request: dict[str, Any]) -> str | None:
+        """Code typed in one page, for the others (nothing runs)."""
+        found = self.find(request)
+        if isinstance(found, str):
+            return found
+        live, _, code = found
+        self.events.edit(live.deck.name, str(request["cell"]), code, str(request.get("view", "")))
+        return None
+
+    def keep(self, request: dict[str, Any]) -> str | None:
+        """Write a live edit back to the cell's source file, then build the deck as a save
+        would (the cache takes the new output, the pages are patched)."""
+        found = self.find(request)
+        if isinstance(found, str):
+            return found
+        live, index, code = found
         try:
-            with self._kernel(deck) as warm:
-                started = warm.kernel.generation
-                result = warm.run(cell, index, "live", on_stream=lambda out, text: self.events.stream(deck.name, name, out, text))
-                restarted = warm.kernel.generation != started
-        except (KernelDied, DeckError, ToolError) as exc:
-            result, restarted = CellResult((Error(type(exc).__name__, str(exc).splitlines()[0], ""),)), True
-        self.events.result(deck.name, name, self.outputs_html(deck, cell, result))
-        if restarted:  # the state the deck's cells left is gone: again
-            self._warm(live)
+            write_back(live.deck.cells[index], code)
+        except DeckError as exc:
+            return str(exc)
+        threading.Thread(target=self._rebuild, args=(live,), daemon=True).start()
+        return None
+
+    def _rebuild(self, live: LiveDeck) -> None:
+        self.build([live.deck.path])
+        self.events.reload([live.deck.name])
 
     def outputs_html(self, deck: Deck, cell: Cell, result: CellResult) -> str:
         """A live result as the slides show outputs: the deck's templates, then Marp."""
@@ -185,29 +197,16 @@ class Presenter:
         found = _SECTION.search(page.read_text(encoding="utf-8"))
         return found.group(1) if found else ""
 
-    # -- keeping an edit
-
-    def keep(self, request: dict) -> str | None:
-        """Write a live edit back to the cell's source file, then build the deck as a save
-        would (the cache takes the new output, the pages are patched)."""
-        found = self.find(request)
-        if isinstance(found, str):
-            return found
-        live, index, code = found
-        try:
-            write_back(live.deck.cells[index], code)
-        except DeckError as exc:
-            return str(exc)
-        live.worker.submit(self._rebuild, live)
-        return None
-
-    def _rebuild(self, live: LiveDeck) -> None:
-        self.build([live.deck.path])
-        self.events.reload([live.deck.name])
+    def script(self, deck: str, token: str) -> str:
+        """The page's live-cell script (present.js), its settings in a data attribute."""
+        settings = {"deck": deck, "token": token, "header": TOKEN_HEADER, "events": EVENTS, "safe": self.safe,
+                    "actions": {name: f"/_deckrun/{name}" for name in ("run", "reset", "stop", "edit", "keep")}}
+        code = PRESENT_SCRIPT.read_text(encoding="utf-8").replace("</script", "<\\/script")
+        return f'<script data-deckrun-present="{html.escape(json.dumps(settings))}">{code}</script>'
 
     def close(self) -> None:
         for live in self.decks.values():
-            live.worker.shutdown(wait=False, cancel_futures=True)
+            live.close()
         self.session.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -215,8 +214,8 @@ class Presenter:
 class _Sending:
     """A lease of the deck's kernel that first gives it the course's files."""
 
-    def __init__(self, lease, project: Project, deck: Deck) -> None:
-        self.lease, self.project, self.deck = lease, project, deck
+    def __init__(self, lease, project: Project) -> None:
+        self.lease, self.project = lease, project
 
     def __enter__(self):
         warm = self.lease.__enter__()
@@ -257,40 +256,36 @@ def _write_back_notebook(cell: Cell, code: str) -> None:
     write_atomic(cell.origin.path, nbformat.writes(notebook) + "\n")
 
 
-def present_script(deck: str, token: str) -> str:
-    """The page's live-cell script (present.js), its settings in a data attribute."""
-    import json
-
-    settings = {"deck": deck, "token": token, "header": TOKEN_HEADER, "events": EVENTS,
-                "run": "/_deckrun/run", "keep": "/_deckrun/keep"}
-    code = PRESENT_SCRIPT.read_text(encoding="utf-8").replace("</script", "<\\/script")
-    return f'<script data-deckrun-present="{html.escape(json.dumps(settings))}">{code}</script>'
-
-
 def present(project: Project, paths: list[Path], options: BuildOptions, port: int, open_browser: bool,
-            progress: Progress) -> int:
+            safe: bool, progress: Progress) -> int:
     """Build, serve and warm; then serve live runs until Ctrl-C."""
     import signal
+    import webbrowser
+
+    from .server import Extras, PreviewServer
+    from .watch import kill_tree_children
 
     events = Broadcast()
-    presenter = Presenter(project, paths, options, events, progress)
+    presenter = Presenter(project, options, events, progress, safe)
     try:
         presenter.build(paths)
         if not presenter.decks:
             raise DeckError("no deck could be presented (see above)")
-        extras = Extras(presenter.folder, {"run": presenter.run, "keep": presenter.keep}, present_script)
+        actions = {"run": presenter.run, "reset": presenter.reset, "stop": presenter.stop,
+                   "edit": presenter.edit, "keep": presenter.keep}
         try:
             server = PreviewServer(project.build_dir, port, events, lambda name: None, lambda file, line: False,
-                                   extras)
+                                   Extras(presenter.folder, actions, presenter.script))
         except OSError as exc:
             raise DeckError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (choose another with --port)") from None
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         server.start()
-        presenter.warm_all()
+        presenter.start()
         first = next(iter(presenter.decks))
         progress.note(f"Presenting {', '.join(presenter.decks)} at {server.url}{first}.html  (Ctrl-C: stop; "
-                      "the decks' kernels warm up in the background)")
+                      "the decks' kernels warm up in the background)" + ("; safe: failures show in the "
+                                                                          "presenter view only" if safe else ""))
         if open_browser:
             webbrowser.open(f"{server.url}{first}.html")
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import queue
+import re
 import secrets
 import threading
 from functools import lru_cache
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 EVENTS = "/_deckrun/events"
@@ -47,6 +48,22 @@ def page_script(deck: str, token: str, presenting: bool = False) -> str:
     return f'<script data-deckrun="{html.escape(json.dumps(settings))}">{_client()}</script>'
 
 
+_MARK = re.compile(r'<div hidden data-deckrun-cell="([^"]*)" data-deckrun-part="(code|outputs|end)"></div>')
+_CODE_AFTER = re.compile(r'(<!--deckrun:code (?P<cell>[^>]*?)-->\s*<pre\b)')  # (the name, unescaped)
+
+
+def live_marks(page: str) -> str:
+    """A page whose cells are marked for the live page (the format stage's hidden marks)
+    with the marks made comments, which no style or layout sees (a hidden element still
+    counts for `:first-child`), and the code's block named by its cell."""
+    def comment(mark: re.Match) -> str:
+        name = html.unescape(mark.group(1)).replace("--", "-\u2010").replace(">", "\u203a")
+        return f"<!--deckrun:{mark.group(2)} {name}-->"
+
+    page = _MARK.sub(comment, page)
+    return _CODE_AFTER.sub(lambda m: f'{m.group(1)} data-deckrun-cell="{html.escape(m.group("cell"))}"', page)
+
+
 @dataclass(frozen=True)
 class Extras:
     """More for a server that presents: a folder served before build/ (the decks as they
@@ -59,17 +76,21 @@ class Extras:
 
 class Broadcast:
     """What every open page is told: `reload` (these decks were rebuilt), `errors` (deck
-    name, "" for all -> message), each deck's slide warnings, `goto` (show a slide), and
-    cells as they run (`running`, `stream`, `ran`); the last errors and warnings are kept
-    for pages that open later."""
+    name, "" for all -> message), each deck's slide warnings, `goto` (show a slide), cells
+    as they run (`running`, `stream`, `ran`) and, presenting, live runs' results, resets,
+    edits and each deck's kernel; the last errors, warnings, kernel states and live cells
+    are kept for pages that open later."""
 
     def __init__(self) -> None:
         self.messages: dict[str, dict[str, str]] = {"errors": {}, "warnings": {}}
         self._kernels: dict[str, dict] = {}  # deck -> its kernel's last state (presenting)
+        self._cells: dict[tuple[str, str], dict] = {}  # (deck, cell) -> what its pages show now (presenting)
         self._clients: list[queue.Queue] = []
         self._lock = threading.Lock()
 
     def reload(self, decks: list[str]) -> None:
+        with self._lock:  # a rebuilt deck shows its cells as built
+            self._cells = {key: state for key, state in self._cells.items() if key[0] not in decks}
         self._publish("reload", {"decks": decks})
 
     def errors(self, errors: dict[str, str]) -> None:
@@ -80,11 +101,11 @@ class Broadcast:
     def goto(self, deck: str, slide: int) -> None:
         self._publish("goto", {"deck": deck, "slide": slide})
 
-    def running(self, deck: str, cell: str) -> None:
-        self._publish("running", {"deck": deck, "cell": cell})
+    def running(self, deck: str, cell: str, ticket: int = 0) -> None:
+        self._cell("running", deck, cell, ticket=ticket)
 
-    def stream(self, deck: str, cell: str, name: str, text: str) -> None:
-        self._publish("stream", {"deck": deck, "cell": cell, "name": name, "text": text})
+    def stream(self, deck: str, cell: str, text: str, ticket: int = 0) -> None:
+        self._publish("stream", {"deck": deck, "cell": cell, "text": text, "ticket": ticket})
 
     def ran(self, deck: str, cell: str) -> None:
         self._publish("ran", {"deck": deck, "cell": cell})
@@ -97,9 +118,36 @@ class Broadcast:
             self._kernels[deck] = data
         self._publish("kernel", data)
 
-    def result(self, deck: str, cell: str, html: str) -> None:
-        """Presenting: a live run's output, as the slide shows outputs."""
-        self._publish("result", {"deck": deck, "cell": cell, "html": html})
+    def result(self, deck: str, cell: str, ticket: int, html: str, failed: str) -> None:
+        """Presenting: a live run's output, as the slide shows outputs (`failed`: why it
+        failed in a way the cell did not expect, else "")."""
+        self._cell("result", deck, cell, ticket=ticket, html=html, failed=failed)
+
+    def reset(self, deck: str, cell: str, ticket: int) -> None:
+        """Presenting: the cell's built code and output are back."""
+        self._cell("reset", deck, cell, ticket=ticket)
+
+    def cancelled(self, deck: str, cell: str, ticket: int) -> None:
+        """Presenting: a run that had not started will not: the cell shows what it did."""
+        self._cell("cancelled", deck, cell, ticket=ticket)
+
+    def edit(self, deck: str, cell: str, code: str, view: str) -> None:
+        """Presenting: code typed in one page (`view`), for the others."""
+        self._cell("edit", deck, cell, code=code, view=view)
+
+    def _cell(self, event: str, deck: str, cell: str, **data: Any) -> None:
+        """A live cell's news, kept (merged) as what its pages show now."""
+        message = {"deck": deck, "cell": cell, **data}
+        with self._lock:
+            state = self._cells.get((deck, cell), {})
+            if event == "reset":
+                state = {}
+            elif event == "edit":
+                state = {**state, "code": data["code"]}
+            elif event == "result":
+                state = {**state, "html": data["html"], "failed": data["failed"], "ticket": data["ticket"]}
+            self._cells[(deck, cell)] = state
+        self._publish(event, message)
 
     def deck_warnings(self, deck: str, lines: list[str]) -> None:
         """A deck's slides were looked at (in the background): its warnings, or none."""
@@ -118,6 +166,9 @@ class Broadcast:
                 client.put(_event(event, messages))
             for state in self._kernels.values():
                 client.put(_event("kernel", state))
+            for (deck, cell), state in self._cells.items():
+                if state:
+                    client.put(_event("cell", {"deck": deck, "cell": cell, **state}))
             self._clients.append(client)
         return client
 
@@ -294,7 +345,7 @@ class PreviewServer:
                 script = page_script(file.stem, server.token, presenting=server.extras is not None)
                 if server.extras:
                     script += server.extras.script(file.stem, server.token)
-                text = file.read_text(encoding="utf-8")
+                text = live_marks(file.read_text(encoding="utf-8"))
                 at = text.rfind("</body>")
                 text = text[:at] + script + text[at:] if at >= 0 else text + script
                 self.send_body(text.encode(), "text/html; charset=utf-8")

@@ -6,6 +6,9 @@
 //        polls once a frame until the expression is truthy, across reloads; `at` is
 //        when the frame that shows it was drawn (the next animation frame)
 //   {"click": SELECTOR}                            -> {"ok": true}
+//   {"hover": SELECTOR}                            -> {"ok": true}
+//   {"key": KEY}                                   -> {"ok": true}   (pressed on the page)
+//   {"shot": PATH}                                 -> {"ok": true}   (a PNG of the viewport)
 // Usage: node browser.cjs NODE_MODULES CHROME
 const readline = require('node:readline')
 const [modules, chrome] = process.argv.slice(2)
@@ -47,6 +50,15 @@ async function main () {
         }
       } else if (request.click) {
         await page.click(request.click)
+        answer({ ok: true })
+      } else if (request.hover) {
+        await page.hover(request.hover)
+        answer({ ok: true })
+      } else if (request.key) {
+        await page.keyboard.press(request.key)
+        answer({ ok: true })
+      } else if (request.shot) {
+        await page.screenshot({ path: request.shot })
         answer({ ok: true })
       }
     } catch (error) {

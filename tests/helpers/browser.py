@@ -52,6 +52,16 @@ class Browser:
     def click(self, selector: str) -> None:
         self._ask(click=selector)
 
+    def hover(self, selector: str) -> None:
+        self._ask(hover=selector)
+
+    def press(self, key: str) -> None:
+        self._ask(key=key)
+
+    def screenshot(self, path: Path) -> Path:
+        self._ask(shot=str(path))
+        return path
+
     def close(self) -> None:
         if self.proc.stdin:
             self.proc.stdin.close()
