@@ -266,7 +266,14 @@ def _positive(settings: dict[str, Any], name: str, default: float, deck: Deck) -
 _HINTS = {
     "ExecutableNotFound": "(Graphviz's `dot` program is missing: install it, e.g. `sudo apt-get install "
                           "graphviz` on Debian/Ubuntu, `brew install graphviz` on macOS; ./run does it)",
+    "StdinNotImplementedError": "(input() cannot be answered: cells run with no one at a keyboard; "
+                                "write the value into the code)",
 }
+
+
+def error_hint(ename: str) -> str:
+    """What to do about an error of this kind, if there is something general to say."""
+    return _HINTS.get(ename, "")
 
 
 def _defined_elsewhere(cell: Cell, error: Error) -> str:
@@ -307,6 +314,6 @@ def cell_error(cell: Cell, result: CellResult) -> DeckError:
         origin = Location(origin.path, origin.line + error.line - 1)
     also = (origin,) if origin != cell.reference else ()
     message = f"cell raised {error.ename}: {error.evalue}"
-    hint = _HINTS.get(error.ename) or _defined_elsewhere(cell, error) or \
+    hint = error_hint(error.ename) or _defined_elsewhere(cell, error) or \
         "(add '#| error: true' if the exception is the point of the slide)"
     return CellFailed(message, cell.reference, also=also, detail=(error.traceback or "") + "\n" + hint)

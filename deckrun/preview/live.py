@@ -20,6 +20,7 @@ from typing import Callable, Protocol
 
 from ..core.errors import DeckError, ToolError
 from ..execute.connection import KernelDied
+from ..execute.execution import error_hint
 from ..execute.outputs import CellResult, Error
 from ..execute.warm import WarmKernel
 from ..source.cells import Cell
@@ -38,7 +39,7 @@ class LiveEvents(Protocol):
 
     def stream(self, deck: str, cell: str, text: str, ticket: int) -> None: ...
 
-    def result(self, deck: str, cell: str, ticket: int, html: str, failed: str) -> None: ...
+    def result(self, deck: str, cell: str, ticket: int, html: str, failed: str, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -222,8 +223,8 @@ class LiveDeck:
         if not self.current(job):
             return
         error = result.error
-        failed = f"{error.ename}: {error.evalue}" if error and not cell.options.error else ""
-        self.events.result(deck, name, job.ticket, self.outputs_html(cell, result), failed)
+        failed = f"{error.ename}: {error.evalue} {error_hint(error.ename)}".strip() if error and not cell.options.error else ""
+        self.events.result(deck, name, job.ticket, self.outputs_html(cell, result), failed, result.seconds)
 
     def _replay(self, warm: WarmKernel, index: int, codes: list[str]) -> None:
         """Run again, for their state, the cells before `index` whose state the kernel

@@ -234,16 +234,17 @@
       code.textContent = lines.slice(-200).join('\n')  // (a cell that prints without end: its last lines)
       fit(live)
     },
-    result ({ cell, ticket, html, failed: why }) {
+    result ({ cell, ticket, html, failed: why, seconds }) {
       const live = cells.get(cell)
       if (!live || ticket < live.ticket) return
       live.ticket = ticket
+      live.block.dataset.deckrunSeconds = seconds
       if (live.run) { live.run.style.display = ''; live.stop.style.display = 'none' }
       if (why) return failed(live, ticket, html, why)
       live.failed = ''
       live.block.dataset.deckrunState = 'done'
       showOutput(live, [...fragment(html).childNodes])
-      say(live, 'ran live')
+      say(live, `ran live in ${seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`}`)
       place(live)
     },
     reset ({ cell, ticket }) {

@@ -118,10 +118,10 @@ class Broadcast:
             self._kernels[deck] = data
         self._publish("kernel", data)
 
-    def result(self, deck: str, cell: str, ticket: int, html: str, failed: str) -> None:
+    def result(self, deck: str, cell: str, ticket: int, html: str, failed: str, seconds: float) -> None:
         """Presenting: a live run's output, as the slide shows outputs (`failed`: why it
-        failed in a way the cell did not expect, else "")."""
-        self._cell("result", deck, cell, ticket=ticket, html=html, failed=failed)
+        failed in a way the cell did not expect, else ""), and how long its code ran."""
+        self._cell("result", deck, cell, ticket=ticket, html=html, failed=failed, seconds=round(seconds, 4))
 
     def reset(self, deck: str, cell: str, ticket: int) -> None:
         """Presenting: the cell's built code and output are back."""
