@@ -41,7 +41,7 @@ def parse_args(argv: list[str], default_root: Path) -> argparse.Namespace:
                "holds and why cells are stale); prune (remove cache entries no deck uses); "
                "clean [--cache] (remove build/, and _freeze/); new COURSE [--code --name --lecturer --lang] "
                "(start a course in a new folder); doctor (the tools deckrun uses, and what is missing); "
-               "import NOTEBOOK.ipynb [--deck NAME] [--snippets] (a notebook as a deck whose code runs).")
+               "import NOTEBOOK.ipynb [--deck NAME] [--snippets] (a notebook as a deck whose code runs); import DECK.md [--deck NAME] (a deck written for Marp alone).")
     parser.add_argument("targets", nargs="*", metavar="DECK",
                         help="decks (default: every slides/*.md), after an optional command")
     for fmt in FORMATS:
@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None, default_root: Path | None = None) -> int
     # without job control sets it to be ignored (a CI script's `cmd &`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.command == "build" and not (args.refresh or args.refresh_assets) and nothing_changed(root, build_key(args)):
-        decks = len(args.targets) or len(list((root / "slides").glob("*.md")))
+        from .core.project import Project
+
+        decks = len(args.targets) or len(Project(root).decks())
         progress.line(f"nothing changed since the last build: {decks} deck{'s' if decks != 1 else ''} up to date")
         return 0
     if args.command == "goto":
@@ -283,23 +285,29 @@ def course_command(args: argparse.Namespace, root: Path, progress: Progress) -> 
 
 
 def import_command(args: argparse.Namespace, root: Path, progress: Progress) -> int:
+    """A notebook, or a deck written for Marp alone, into the course."""
     from .core.project import load_project
     from .course.importer import deck_name, import_notebook
+    from .course.marpdeck import import_marp_deck
 
-    if len(args.targets) != 1 or not args.targets[0].endswith(".ipynb"):
-        progress.error("import takes one notebook: deckrun import lab.ipynb [--deck NAME] [--snippets]")
+    if len(args.targets) != 1 or not args.targets[0].endswith((".ipynb", ".md")):
+        progress.error("import takes one notebook or Marp deck: deckrun import lab.ipynb [--deck NAME] [--snippets], "
+                       "deckrun import talk.md [--deck NAME]")
         return 1
     source = Path(args.targets[0]).resolve()
     try:
         if not source.is_file():
-            raise DeckError("notebook not found", Location(source))
+            raise DeckError(f"{'notebook' if source.suffix == '.ipynb' else 'deck'} not found", Location(source))
         if not (root / "slides").is_dir() and not (root / "course.yaml").is_file():
             raise DeckError("not a course folder (no slides/ or course.yaml): run it in one, or start one with "
                             "deckrun new", Location(root))
-        name = args.deck or deck_name(source)
-        if not re.fullmatch(r"[\w.-]+", name) or name.startswith("."):
-            raise DeckError(f"--deck {name!r}: a deck name is letters, digits, '-', '_' and '.'")
-        return import_notebook(load_project(root), source, name.removesuffix(".md"), args.snippets, progress)
+        name = (args.deck or deck_name(source)).removesuffix(".md")
+        if not all(re.fullmatch(r"[\w.-]+", part) and not part.startswith(".") for part in name.split("/")):
+            raise DeckError(f"--deck {name!r}: a deck name is letters, digits, '-', '_' and '.' "
+                            "(and '/' for a folder under slides/)")
+        if source.suffix == ".md":
+            return import_marp_deck(load_project(root), source, name, progress)
+        return import_notebook(load_project(root), source, name, args.snippets, progress)
     except DeckError as exc:
         progress.error(str(exc))
         return 1

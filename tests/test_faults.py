@@ -157,7 +157,7 @@ def test_missing_and_hanging_tools_are_named(good, tmp_path):
                              capture_output=True, text=True, timeout=120, env=offline)
     assert no_marp.returncode == 1
     assert "installing the pinned Marp CLI and browser libraries (npm ci, once)" in no_marp.stdout
-    assert "the npm registry cannot be reached to install the Marp CLI" in no_marp.stderr, no_marp.stderr
+    assert "the npm registry (https://registry.npmjs.org) cannot be reached" in no_marp.stderr, no_marp.stderr
     assert not list((tmp_path / "cache" / "deckrun" / "node").glob("*/node_modules/@marp-team"))  # nothing half-installed
     no_node = run_build(good, "--html", env={**os.environ, "PATH": str(tmp_path), "DECKRUN_NODE": "system"})
     assert no_node.returncode == 1 and "Node.js is needed to run the Marp CLI" in no_node.stderr

@@ -53,6 +53,6 @@ def test_project_templates_override_the_defaults(tmp_path):
 
 def test_inject_keeps_list_indentation():
     markdown = f"1. Step\n   {MARKER.format(0)}\n2. Text {MARKER.format(1)}\n"
-    deck = Deck(Path("x.md"), {}, markdown, ())
+    deck = Deck(Path("x.md"), "x", {}, markdown, ())
     out = inject(deck, ["```python\nx\n```", "A\n\nB"])
     assert out == "1. Step\n   ```python\n   x\n   ```\n2. Text\n\n   A\n\n   B\n"

@@ -3,6 +3,8 @@ stage, the Node packages are found from the package's place, each stage's files 
 its code looks for them, and the import contract holds."""
 from __future__ import annotations
 
+import json
+
 import shutil
 import subprocess
 import sys
@@ -27,11 +29,15 @@ def test_the_no_change_fingerprint_covers_every_stage(tmp_path, monkeypatch):
     assert uptodate.fingerprint(tmp_path / "course", "build") != after_code
 
 
-def test_node_packages_are_the_courses_else_beside_the_package(tmp_path):
+def test_node_packages_are_the_courses_if_pinned_else_beside_the_package(tmp_path):
     assert tools.PACKAGE == REPO / "deckrun"
     assert tools.node_modules(tmp_path) == REPO / "node_modules"
     (tmp_path / "node_modules" / "@marp-team" / "marp-cli").mkdir(parents=True)
-    (tmp_path / "node_modules" / "@marp-team" / "marp-cli" / "package.json").write_text("{}")
+    own = tmp_path / "node_modules" / "@marp-team" / "marp-cli" / "package.json"
+    own.write_text('{"version": "1.6.0"}')  # a course's own, older Marp CLI: not what deckrun renders with
+    assert tools.node_modules(tmp_path) == REPO / "node_modules"
+    pinned = json.loads((REPO / "package.json").read_text())["dependencies"]["@marp-team/marp-cli"]
+    own.write_text(json.dumps({"version": pinned}))
     assert tools.node_modules(tmp_path) == tmp_path / "node_modules"
 
 

@@ -56,7 +56,7 @@ def notebook(seed: int = 5, env: dict | None = None) -> dict:
     cells = (cell("import random\ndef draw(): return random.random()", 1, setup=True),
              cell("print(draw())", 2), cell("print(random.random())", 3))
     markdown = f"# Chance\n\n{MARKER.format(1)}\n\n---\n\n## Again\n\n{MARKER.format(2)}\n"
-    deck = Deck(DECK, {}, markdown, cells)
+    deck = Deck(DECK, DECK.stem, {}, markdown, cells)
     results = [CellResult(), CellResult((Stream("stdout", "0.1"),)), CellResult((Stream("stdout", "0.1"),))]
     settings = DeckSettings(seed=seed, env=env or {}, secrets=("MINE",))
     text = make_notebook(deck, results, notebook_cells(cells, {1, 2}), "Chance", "TST101",

@@ -19,7 +19,7 @@ from deckrun.source.deck import Deck
 
 
 def deck_at(root: Path, front_matter: dict | None = None, cells: tuple[Cell, ...] = ()) -> Deck:
-    return Deck(root / "slides" / "x.md", front_matter or {}, "", cells)
+    return Deck(root / "slides" / "x.md", "x", front_matter or {}, "", cells)
 
 
 def snippet_cell(root: Path) -> Cell:

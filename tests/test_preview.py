@@ -98,11 +98,11 @@ def test_a_slide_inserted_above_keeps_the_same_slide_in_view(page):
 
 def test_an_error_shows_over_the_deck_and_goes_when_fixed(page):
     watcher, browser = page
-    watcher.edit("slides/live.md", "## Third slide", "## Third slide {{ nothing_here }}")
+    watcher.edit("slides/live.md", "## Third slide", "## Third slide {{ course.nothing_here }}")
     message, _ = browser.wait("document.querySelector('[data-deckrun-errors]').style.display === 'block'"
                               " && document.querySelector('[data-deckrun-errors]').textContent")
     assert "slides/live.md" in message and "nothing_here" in message
-    watcher.edit("slides/live.md", "## Third slide {{ nothing_here }}", "## Third slide")
+    watcher.edit("slides/live.md", "## Third slide {{ course.nothing_here }}", "## Third slide")
     browser.wait("document.querySelector('[data-deckrun-errors]').style.display === 'none'")
     assert browser.eval("window.keptValue") == 42
 

@@ -16,6 +16,7 @@ def served(tmp_path):
     build = tmp_path / "build"
     (build / "deck_files").mkdir(parents=True)
     (build / "deck.html").write_text("<html><body>the deck</body></html>")
+    (build / "deck.md").write_text("# the deck\n")  # (a deck's page is beside the Markdown it was made from)
     (build / "deck_files" / "fig.png").write_bytes(b"\x89PNG fake")
     (tmp_path / "secret.txt").write_text("private notes")
     (build / "escape").symlink_to(tmp_path)                # a link leading out of build/

@@ -110,7 +110,7 @@ def test_code_on_a_slide_is_never_a_template(root):
 
 def test_a_template_error_after_literal_code_keeps_its_line(root):
     with pytest.raises(DeckError) as caught:
-        load(root, "```yaml\na: ${{ b }}\nc: d\n```\n\n{{ missing }}\n")
+        load(root, "```yaml\na: ${{ b }}\nc: d\n```\n\n{{ course.missing }}\n")
     assert caught.value.where.line == 6
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import os
 import tempfile
@@ -52,7 +51,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
         raise
     try:
         with os.fdopen(handle, "wb") as out:
-            os.fchmod(out.fileno(), file_mode() if mode is None else mode)
+            _chmod(out.fileno(), temporary, file_mode() if mode is None else mode)
             out.write(data.encode() if isinstance(data, str) else data)
             out.flush()
             os.fsync(out.fileno())
@@ -62,6 +61,13 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
         if isinstance(exc, OSError) and exc.errno in _FULL:
             raise DiskFull(path, exc.strerror) from None
         raise
+
+
+def _chmod(handle: int, path: str, mode: int) -> None:
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle, mode)
+    else:  # pragma: no cover (Windows: only read-only can be set)
+        os.chmod(path, mode)
 
 
 def write_private(path: Path, data: str) -> None:
@@ -123,22 +129,67 @@ class Stamp:
 
 
 @contextmanager
+def file_lock(path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (made if missing, never written), waiting for the
+    process that holds it (`waiting` is called first when it must wait). It goes with its
+    process however that ends: fcntl's flock, or msvcrt's locking on Windows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        if not _try_lock(handle):
+            if waiting is not None:
+                waiting()
+            _lock(handle)
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
+if os.name == "nt":  # pragma: no cover (a test imports this module on a Windows-like system)
+    import msvcrt
+
+    def _try_lock(handle) -> bool:
+        handle.seek(0)
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _lock(handle) -> None:
+        while not _try_lock(handle):
+            import time
+
+            time.sleep(0.2)
+
+    def _unlock(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(handle) -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _lock(handle) -> None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+
+    def _unlock(handle) -> None:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def build_lock(build_dir: Path, waiting: Callable[[str], None]) -> Iterator[None]:
     """One build of a course at a time (builds, the watcher's rebuilds, publish, clean):
     a second one waits, saying for what. The lock goes with its process, however it ends,
     and taking it writes nothing."""
-    build_dir.mkdir(parents=True, exist_ok=True)
     path = build_dir / ".lock"
-    with open(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waiting(f"waiting for {_holder(path)} to finish ...")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(path, lambda: waiting(f"waiting for {_holder(path)} to finish ...")):
+        yield
 
 
 def _holder(lock: Path) -> str:

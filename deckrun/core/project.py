@@ -16,7 +16,7 @@ FREEZE_DIR = "_freeze"  # the execution cache (see execute/cache.py)
 # Folders of a course that hold what tools made, not sources: never watched, fingerprinted
 # or published.
 GENERATED = frozenset({"build", FREEZE_DIR, ".git", ".venv", "node_modules", "__pycache__", ".pytest_cache"})
-_THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
+PARTIALS = "partials"  # a folder of Markdown that decks include, not decks
 
 
 @dataclass(frozen=True)
@@ -53,19 +53,39 @@ class Project:
             return self.build_dir / ".stamps" / f"{output.relative_to(self.build_dir)}.stamp"
         return output.with_name(f".{output.name}.stamp")
 
-    def themes(self) -> dict[str, str]:
-        """The course's Marp themes: name (its `@theme` comment) -> CSS."""
-        found = {}
-        for css in sorted(self.themes_dir.glob("*.css")):
-            text = read_source(css)
-            name = _THEME_NAME.search(text)
-            if name:
-                found[name.group(1)] = text
-        return found
-
     def decks(self) -> list[Path]:
-        """Every deck: the Markdown files directly in slides/ (partials live in subfolders)."""
-        return sorted(self.slides_dir.glob("*.md"))
+        """Every deck: the Markdown files anywhere under slides/ (slides/week1/index.md),
+        except partials (in a folder named `partials`), what a leading `_` or `.` hides
+        (a file or a folder), and README files."""
+        found = []
+        for path in self.slides_dir.rglob("*.md"):
+            parts = path.relative_to(self.slides_dir).parts
+            if not any(part.startswith(("_", ".")) or part in GENERATED for part in parts) \
+                    and PARTIALS not in parts[:-1] and path.stem.lower() != "readme":
+                found.append(path)
+        return sorted(found)
+
+    def deck_name(self, path: Path) -> str:
+        """What a deck is called, and where its outputs go under build/: its path under
+        slides/ without `.md` (week1/index), else under the course (a deck named from
+        elsewhere in it), else its file's name."""
+        path = path.resolve()
+        for base in (self.slides_dir.resolve(), self.root):
+            if path.is_relative_to(base):
+                return path.relative_to(base).with_suffix("").as_posix()
+        return path.stem
+
+
+def check_deck_names(project: Project, paths: list[Path]) -> None:
+    """No two decks may write the same files (build/NAME.html...): names that differ only
+    in case count as one, as on a disk that ignores case."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        name = project.deck_name(path)
+        other = seen.setdefault(name.casefold(), path)
+        if other != path:
+            raise DeckError(f"two decks would write the same files (build/{name}.html, ...): {Location(other)} "
+                            f"and {Location(path)}; rename one of them", Location(path))
 
 
 def course_language(project: Project, front_matter: dict[str, Any], deck: Path) -> str:

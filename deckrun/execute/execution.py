@@ -14,9 +14,9 @@ from typing import Any, Callable, Protocol
 
 from .cache import Cache, CellKey, cell_sources, changed_versions, deck_keys, stale_reason
 from ..source.cells import Cell, parse_snippet_file
-from ..core.errors import DeckError, Location
+from ..core.errors import DeckError, Location, ToolError
 from .capture import OutputLimits
-from .environment import Probe, environment, local_probe
+from .environment import LOCK_FILE, Probe, environment, local_probe
 from .connection import KernelSettings
 from .warm import KernelPool, WarmKernel
 from .remote import Gateway, choose_gateway
@@ -43,6 +43,12 @@ class DeckSettings:
     secrets: tuple[str, ...] = ()   # more variables whose values are masked in outputs
     gateway: Gateway | None = None  # where the kernel runs (None: here)
     freeze: bool = False            # take recorded outputs whose versions differ (GPU-only decks)
+    kernel: str | None = None       # the installed kernelspec it runs in here (None: deckrun's own Python)
+
+    @property
+    def own_python(self) -> bool:
+        """Do its cells run in deckrun's own interpreter (asked about in this process)?"""
+        return self.gateway is None and self.kernel is None
 
     def for_keys(self) -> dict[str, Any]:
         """What of them changes what cells produce (where they run does not)."""
@@ -119,7 +125,7 @@ def execute_cells(deck: Deck, project: Project, options: BuildOptions, kernels: 
         def kernel() -> WarmKernel:  # started when first needed: to ask a remote one, or to run
             return leases.enter_context(kernels.lease(deck.path, kernel_settings(project, settings)))
 
-        probe = local_probe if settings.gateway is None else lambda modules: kernel().kernel.describe(modules)
+        probe = local_probe if settings.own_python else lambda modules: kernel().kernel.describe(modules)
         plan = plan_deck(deck, project, options, cache, settings, probe)
         execution = Execution(plan.results, plan.keys, plan.computed_with, settings,  # type: ignore[arg-type]
                               cached=len(deck.cells) - len(plan.stale),
@@ -140,7 +146,7 @@ def execute_cells(deck: Deck, project: Project, options: BuildOptions, kernels: 
 
 def kernel_settings(project: Project, settings: DeckSettings) -> KernelSettings:
     return KernelSettings(project.root, project.snippets_dir, settings.seed, settings.env, settings.limits,
-                          settings.secrets, gateway=settings.gateway)
+                          settings.secrets, gateway=settings.gateway, kernel=settings.kernel)
 
 
 def look_at(deck: Deck, project: Project, options: BuildOptions, cache: Cache,
@@ -149,7 +155,7 @@ def look_at(deck: Deck, project: Project, options: BuildOptions, cache: Cache,
     has of `distributions` (those it has): asked here, or of a remote kernel started for
     the question and shut down after."""
     settings = execute_settings(project, deck, options)
-    if settings.gateway is None:
+    if settings.own_python:
         return plan_deck(deck, project, options, cache, settings, local_probe), installed(local_probe, distributions)
     pool = KernelPool()
     try:
@@ -215,7 +221,7 @@ def run_cell(deck: Deck, index: int, plan: Plan, kernel: WarmKernel, replay: boo
         execution.ran += 1
     error = result.error
     if error and not cell.options.error:
-        raise cell_error(cell, result)
+        raise cell_error(cell, result, plan.settings, cache.folder.parent)
     if replay:
         return
     plan.results[index] = result
@@ -247,10 +253,15 @@ def execute_settings(project: Project, deck: Deck, options: BuildOptions) -> Dec
     secrets = merged.get("secrets") or []
     if not isinstance(secrets, list) or not all(isinstance(name, str) for name in secrets):
         raise DeckError("'execute: secrets:' must be a list of environment variable names", Location(deck.path))
-    # Where cells run is not part of their keys: a remote result is cached like a local one.
-    gateway = choose_gateway(merged.get("gateway"), merged.get("kernel"), options.gateway, Location(deck.path))
+    # Where cells run is not part of their keys (the kernel's own versions are): a remote
+    # result is cached like a local one.
+    kernel = merged.get("kernel")
+    if kernel is not None and not isinstance(kernel, str):
+        raise DeckError(f"'execute: kernel:' must be the name of a Jupyter kernel (jupyter kernelspec list), "
+                        f"not {kernel!r}", Location(deck.path))
+    gateway = choose_gateway(merged.get("gateway"), kernel, options.gateway, Location(deck.path))
     return DeckSettings(int(merged.get("seed", 0)), env, limits, tuple(secrets), gateway,
-                        bool(merged.get("freeze", False)))
+                        bool(merged.get("freeze", False)), kernel if gateway is None else None)
 
 
 _EXECUTE_KEYS = ("seed", "env", "secrets", "max-output-lines", "max-output-mb", "gateway", "kernel", "freeze")
@@ -292,6 +303,49 @@ def _defined_elsewhere(cell: Cell, error: Error) -> str:
         "which comes after this cell in the file)" if later else "which did not run before this cell)")
 
 
+# Modules whose distribution is named otherwise (pip install NAME).
+_DISTRIBUTIONS = {"sklearn": "scikit-learn", "skimage": "scikit-image", "cv2": "opencv-python", "PIL": "pillow",
+                  "yaml": "pyyaml", "bs4": "beautifulsoup4", "dateutil": "python-dateutil", "docx": "python-docx",
+                  "pptx": "python-pptx", "Bio": "biopython", "google.generativeai": "google-generativeai"}
+
+
+def _missing_package(error: Error, settings: DeckSettings | None, root: Path | None) -> str:
+    """For a module the kernel cannot import: which environment the kernel runs in, and
+    the command that adds the package there."""
+    found = re.match(r"No module named '([\w.]+)'", error.evalue)
+    if error.ename != "ModuleNotFoundError" or not found or settings is None:
+        return ""
+    module = found.group(1).split(".")[0]
+    package = _DISTRIBUTIONS.get(module, module)
+    if settings.gateway is not None:
+        return (f"(the deck's kernel runs on the gateway at {settings.gateway.url}: '{package}' must be "
+                f"installed in the environment of its '{settings.gateway.kernel_name}' kernel there)")
+    if settings.kernel is not None:
+        python = _kernel_python(settings.kernel)
+        where = f"runs {python}" if python else "is the lecturer's own"
+        return (f"(the deck's kernel '{settings.kernel}' {where}: add the package to that environment"
+                + (f", e.g. {python} -m pip install {package}" if python else "") + ")")
+    import sys
+
+    locked = root is not None and (root / LOCK_FILE).is_file()
+    return (f"(cells run in deckrun's own Python ({sys.prefix}): add '{package}' to it"
+            + (f" (this course locks its packages: add it to pyproject.toml and run ./run upgrade {package})"
+               if locked else f", e.g. {sys.executable} -m pip install {package}")
+            + ", or run the deck in a kernel of your own environment with `execute: kernel: NAME` "
+              "(jupyter kernelspec list shows them))")
+
+
+def _kernel_python(name: str) -> str:
+    """The interpreter an installed Python kernelspec starts, if it says."""
+    from .connection import kernel_spec
+
+    try:
+        argv = kernel_spec(name).argv
+    except ToolError:
+        return ""
+    return argv[0] if argv and "python" in Path(argv[0]).name else ""
+
+
 class CellFailed(DeckError):
     """A cell raised (and was not allowed to: no `error: true`)."""
 
@@ -300,9 +354,10 @@ class CellTimeout(DeckError):
     """A cell ran past its time-out and was stopped."""
 
 
-def cell_error(cell: Cell, result: CellResult) -> DeckError:
+def cell_error(cell: Cell, result: CellResult, settings: DeckSettings | None = None,
+               root: Path | None = None) -> DeckError:
     """A cell raised or was stopped: say where in the deck, where in the code, and show
-    the traceback."""
+    the traceback (and, for a package the kernel lacks, where to add it)."""
     error = result.error
     assert error is not None
     if result.timed_out:
@@ -314,6 +369,6 @@ def cell_error(cell: Cell, result: CellResult) -> DeckError:
         origin = Location(origin.path, origin.line + error.line - 1)
     also = (origin,) if origin != cell.reference else ()
     message = f"cell raised {error.ename}: {error.evalue}"
-    hint = error_hint(error.ename) or _defined_elsewhere(cell, error) or \
-        "(add '#| error: true' if the exception is the point of the slide)"
+    hint = error_hint(error.ename) or _defined_elsewhere(cell, error) or _missing_package(error, settings, root) \
+        or "(add '#| error: true' if the exception is the point of the slide)"
     return CellFailed(message, cell.reference, also=also, detail=(error.traceback or "") + "\n" + hint)

@@ -89,18 +89,39 @@ class Kernel:
     def __init__(self, settings: KernelSettings, connection: Connection, keeping: bool = False) -> None:
         self.settings = settings
         self.connection = connection
-        self.keeping = keeping  # keep every version of the deck's names (a warm kernel)
+        self.wants_versions = keeping  # keep every version of the deck's names (a warm Python kernel)
         self.generation = 0
         self.initial: frozenset[str] = frozenset()  # the names it had before any cell
+        self.language = "python"  # of its code, as the kernel says (python, bash, r...)
+        self.language_version = ""
         self._secrets = secret_values(settings.kernel_env(), settings.secrets)
         self._files: tuple[Path, list[Path]] | None = None  # what send_files was last given
         self._sent = ""  # the digest of the files the kernel's folder holds
 
+    @property
+    def keeping(self) -> bool:
+        """Does it keep every version of the deck's names (a warm Python kernel)?"""
+        return self.wants_versions and self.python
+
+    @property
+    def python(self) -> bool:
+        return self.language == "python"
+
     def start(self) -> None:
         self.connection.start()
+        language = self.connection.info().get("language_info", {})
+        self.language = str(language.get("name") or "python").lower()
+        self.language_version = str(language.get("version") or "")
         self._set_up()
 
     def _set_up(self) -> None:
+        """Ready for the deck's cells: a Python kernel gets deckrun's helpers (seeds,
+        figure settings, snippets/ on its path, kept versions); another language's kernel
+        runs the cells as they are."""
+        self.generation += 1
+        self._sent = ""  # a fresh working folder: the files again
+        if not self.python:
+            return
         code = "\n".join([self.connection.prelude(), _SETUP,
                           f"__import__('sys').path.insert(0, {self.connection.snippets_path()})"])
         if self.keeping:
@@ -109,7 +130,6 @@ class Kernel:
         if result.error:
             raise ToolError(f"the kernel could not be set up: {result.error.traceback}")
         self.initial = frozenset(_printed(result)) if self.keeping else frozenset()
-        self.generation += 1
         self._sent = ""  # a fresh working folder: the files again
         if self._files is not None:
             self.send_files(*self._files)
@@ -142,6 +162,8 @@ class Kernel:
         back the values of the cell's place and note what it reads, and after it say what
         it changed."""
         opts = cell.options
+        if not self.python:  # (no helpers there: its cells run as they are)
+            return self._run_code(cell, on_stream), None
         prelude = f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})"
         if step is not None:
             prelude += (f"\nprint(__deckrun_versions.move({step.assign!r}, {list(step.remove)!r}, "
@@ -151,11 +173,7 @@ class Kernel:
         if prepared.error:
             raise ToolError(f"the kernel could not prepare the cell: {prepared.error.evalue}")
         generation = self.generation
-        try:
-            result = self._execute(cell.code, timeout=opts.timeout, on_stream=on_stream)
-        except KernelDied as died:
-            raise KernelDied(died.message, cell.reference, also=(cell.origin,) if cell.origin.path !=
-                             cell.reference.path else (), detail=died.detail) from None
+        result = self._run_code(cell, on_stream)
         if step is None or self.generation != generation:  # (restarted: it holds nothing now)
             return result, None
         after = self._execute(f"print(__deckrun_versions.after({step.index + 1}))", timeout=60, store_history=False)
@@ -166,9 +184,19 @@ class Kernel:
                                frozenset((name, place) for name, place in said["lost"]),
                                frozenset(_printed(prepared)))
 
+    def _run_code(self, cell: Cell, on_stream: OnStream | None) -> CellResult:
+        try:
+            return self._execute(cell.code, timeout=cell.options.timeout, on_stream=on_stream)
+        except KernelDied as died:
+            raise KernelDied(died.message, cell.reference, also=(cell.origin,) if cell.origin.path !=
+                             cell.reference.path else (), detail=died.detail) from None
+
     def describe(self, modules: list[str]) -> dict[str, Any]:
         """The kernel's own Python and the distributions behind `modules` (environment.py),
-        asked of the kernel itself."""
+        asked of the kernel itself; for another language's kernel, its language and
+        version (what its cache keys hold)."""
+        if not self.python:
+            return {"python": f"{self.language} {self.language_version}".strip(), "modules": {}}
         call = f"print(__import__('json').dumps(describe_environment({modules!r})))"
         result = self._execute(f"def __deckrun_describe():\n{textwrap.indent(PROBE_SOURCE, '    ')}\n"
                                f"    {call}\n__deckrun_describe()\ndel __deckrun_describe",

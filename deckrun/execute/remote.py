@@ -76,6 +76,7 @@ class GatewayConnection:
         self._iopub: queue.Queue = queue.Queue()
         self._shell: queue.Queue = queue.Queue()
         self._closed = threading.Event()
+        self._info: dict = {}  # its kernel_info reply
 
     # -- the kernel's life, over REST
 
@@ -119,6 +120,9 @@ class GatewayConnection:
             raise
         except Exception as exc:  # noqa: BLE001 (HTTP, WebSocket and OS errors alike)
             raise _explain(exc, self.gateway) from None
+
+    def info(self) -> dict:
+        return self._info
 
     def prelude(self) -> str:
         env = {**KERNEL_ENV, **self.settings.env}
@@ -188,6 +192,7 @@ class GatewayConnection:
                 while True:
                     reply = self._shell.get(timeout=1)
                     if reply["parent_header"].get("msg_id") == asked:
+                        self._info = reply.get("content", {})
                         self._drain()
                         return
             except queue.Empty:

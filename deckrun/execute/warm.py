@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..core.errors import DeckError
 from ..source.analysis import code_facts
 from ..source.cells import Cell
 from .connection import Connection, KernelDied, KernelSettings, LocalConnection
@@ -61,6 +62,11 @@ class WarmKernel:
     def run(self, cell: Cell, index: int, on_stream: OnStream | None = None) -> CellResult:
         """Run `cell` (its code may be a live edit of the deck's cell `index`) in the state
         of its place; the timeline records what it changed."""
+        language = _ALIASES.get(cell.language, cell.language)
+        if language != self.kernel.language:
+            raise DeckError(f"this cell's code is {cell.language} (its fence says `{cell.language} run`), but the "
+                            f"deck's kernel runs {self.kernel.language}: set the kernel with `execute: kernel: NAME` "
+                            "in the front matter (jupyter kernelspec list shows the kernels installed)", cell.reference)
         self._sync()
         step = self.timeline.step(index, cell.code)
         result, changes = self.kernel.run(cell, step if self.kernel.keeping else None, on_stream)
@@ -75,6 +81,9 @@ class WarmKernel:
                              changes.lost | {(name, step.assign[name]) for name in changes.missing},
                              changes.absent)
         return result
+
+
+_ALIASES = {"py": "python", "python3": "python", "sh": "bash", "shell": "bash"}
 
 
 class KernelPool:

@@ -15,9 +15,11 @@ had (YouTube), else a box with its title, linking to it.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
+import os
 import re
 import threading
 import time
@@ -207,8 +209,9 @@ class Assets:
 
     def theme_folder(self, themes: Path, build: Path) -> tuple[Path, list[str]]:
         """The themes as Marp should get them: `themes` itself, or, when a theme loads
-        remote files (`url(https://...)`), copies in build/.themes/ pointing at the
-        cached files (a theme is inlined in the page: `_assets/...` is found beside it)."""
+        remote files (`url(https://...)`), copies in build/.themes/ with the cached files
+        inlined as data: URLs (a theme is inlined in every deck's page, which may sit at
+        any depth under build/)."""
         sheets = {css: css.read_text(encoding="utf-8") for css in sorted(themes.glob("*.css"))}
         remote = {css: [u for u in CSS_URL.findall(text) if _is_remote(u)] for css, text in sheets.items()}
         if not any(remote.values()):
@@ -219,7 +222,8 @@ class Assets:
             for url in remote[css]:
                 stored = got[url]
                 if isinstance(stored, Stored):
-                    text = text.replace(url, _copy(self.cache.path(stored), build))
+                    data = base64.b64encode(self.cache.path(stored).read_bytes()).decode()
+                    text = text.replace(url, f"data:{stored.type or 'application/octet-stream'};base64,{data}")
                 elif self.warn_once(f"{css}:{url}"):
                     warnings.append(f"{Location(css)}: {url} could not be fetched ({stored}) and is "
                                     f"not in {ASSETS_DIR}/: the theme goes without it")
@@ -239,12 +243,13 @@ class Localized:
     warnings: list[str]
 
 
-def localize(markdown: str, deck: Path, build: Path, assets: Assets, colours: dict[str, str],
+def localize(markdown: str, deck: Path, build: Path, here: Path, assets: Assets, colours: dict[str, str],
              paper: bool) -> Localized:
-    """The Markdown with every remote file pointing at its copy in build/_assets/ and
-    every file that cannot be had pointing at a placeholder; for `paper`, embeds become
-    posters. Code is left as it is."""
-    if not _needs_work(markdown, build, paper):
+    """The Markdown (which will sit in `here`, under build/) with every remote file
+    pointing at its copy in build/_assets/ and every file that cannot be had pointing at a
+    placeholder; for `paper`, embeds become posters. Only images' and links' targets
+    change: code, and prose that names a file, stay as written."""
+    if not _needs_work(markdown, here, paper):
         return Localized(markdown, [])
     slides = parse_slides(markdown)
     uses: dict[Reference, list[int]] = {}
@@ -271,22 +276,22 @@ def localize(markdown: str, deck: Path, build: Path, assets: Assets, colours: di
         if _is_remote(url):
             outcome = got[url]
             if isinstance(outcome, Stored):
-                replace[url] = _copy(assets.cache.path(outcome), build)
+                replace[url] = _copy(assets.cache.path(outcome), build, here)
                 continue
             warn(reference, f"{url} could not be fetched ({outcome}) and is not in {ASSETS_DIR}/: "
                             "a placeholder is shown")
-        elif _is_local(url) and not (build / unquote(urlparse(url).path)).is_file():
+        elif _is_local(url) and not (here / unquote(urlparse(url).path)).is_file():
             warn(reference, f"{url} does not exist: a placeholder is shown")
         else:
             continue
-        replace[url] = _placeholder(build, reference, colours)
+        replace[url] = _placeholder(build, here, reference, colours)
     posters = {}
     for reference in embeds:
         thumbnail = got.get(thumbnails[reference.url])
         if thumbnails[reference.url] and not isinstance(thumbnail, Stored):
             warn(reference, f"the thumbnail of {reference.url} could not be fetched ({thumbnail}): "
                             "the PDF shows a link box instead")
-        image = _copy(assets.cache.path(thumbnail), build) if isinstance(thumbnail, Stored) else ""
+        image = _copy(assets.cache.path(thumbnail), build, here) if isinstance(thumbnail, Stored) else ""
         posters[reference.url] = image
     text = _replace_outside_code(slides, replace)
     if posters:
@@ -298,7 +303,7 @@ _CANDIDATE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)|\b(?:src|poster|data)\s*=
                         r"|url\(\s*[\"']?([^\"')]+)|(<iframe\b)", re.IGNORECASE)
 
 
-def _needs_work(markdown: str, build: Path, paper: bool) -> bool:
+def _needs_work(markdown: str, here: Path, paper: bool) -> bool:
     """A quick look first (most builds change nothing here): is there anything remote, a
     local file that is missing, or (on paper) an embed? Code may give a false alarm,
     which only costs the full look."""
@@ -308,7 +313,7 @@ def _needs_work(markdown: str, build: Path, paper: bool) -> bool:
                 return True
             continue
         url = next(group for group in found.groups() if group)
-        if _is_remote(url) or (_is_local(url) and not (build / unquote(urlparse(url).path)).is_file()):
+        if _is_remote(url) or (_is_local(url) and not (here / unquote(urlparse(url).path)).is_file()):
             return True
     return False
 
@@ -322,20 +327,43 @@ def _is_local(url: str) -> bool:
     return not parsed.scheme and not parsed.netloc and not url.startswith(("#", "/")) and bool(parsed.path)
 
 
-def _copy(source: Path, build: Path) -> str:
+def _copy(source: Path, build: Path, here: Path) -> str:
+    """A cached file's copy in build/_assets/, as a link from `here`."""
     copy_if_changed(source, build / BUILD_FOLDER / source.name)
-    return f"{BUILD_FOLDER}/{source.name}"
+    return _link(build / BUILD_FOLDER / source.name, here)
+
+
+def _link(file: Path, here: Path) -> str:
+    return Path(os.path.relpath(file, here)).as_posix()
 
 
 def _replace_outside_code(slides: SlideMap, replace: dict[str, str]) -> str:
+    """Each URL replaced where it is the target of an image (Markdown or HTML), a media
+    element or a style's url(): never in code (blocks or spans) or prose that names it."""
     if not replace:
         return "\n".join(slides.lines)
-    pattern = re.compile("|".join(re.escape(url) for url in sorted(replace, key=len, reverse=True)))
-    return "\n".join(line if number in slides.code_lines else pattern.sub(lambda m: replace[m.group(0)], line)
+    urls = "|".join(re.escape(url) for url in sorted(replace, key=len, reverse=True))
+    target = re.compile(rf"(?P<head>!\[[^\]]*\]\(\s*<?|\b(?:src|poster|data)\s*=\s*[\"']|url\(\s*[\"']?)"
+                        rf"(?P<url>{urls})(?=[)\s\"'>]|$)", re.IGNORECASE)
+
+    def retarget(text: str) -> str:
+        return target.sub(lambda m: m.group("head") + replace[m.group("url")], text)
+
+    def outside_spans(line: str) -> str:
+        pieces, last = [], 0
+        for span in _CODE_SPAN.finditer(line):
+            pieces += [retarget(line[last:span.start()]), span.group(0)]
+            last = span.end()
+        return "".join(pieces + [retarget(line[last:])])
+
+    return "\n".join(line if number in slides.code_lines else outside_spans(line)
                      for number, line in enumerate(slides.lines))
 
 
-def _placeholder(build: Path, reference: Reference, colours: dict[str, str]) -> str:
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)")
+
+
+def _placeholder(build: Path, here: Path, reference: Reference, colours: dict[str, str]) -> str:
     """A picture saying what is missing: its alt text and where it was to come from. A
     missing background gets a faint one, its words out of the way of the slide's text."""
     parsed = urlparse(reference.url)
@@ -356,7 +384,7 @@ def _placeholder(build: Path, reference: Reference, colours: dict[str, str]) -> 
            f'viewBox="0 0 {width} {height}"><g font-family="sans-serif">{body}</g></svg>')
     name = f"missing-{hashlib.sha256(svg.encode()).hexdigest()[:16]}.svg"
     write_if_changed(build / BUILD_FOLDER / name, svg)
-    return f"{BUILD_FOLDER}/{name}"
+    return _link(build / BUILD_FOLDER / name, here)
 
 
 def _text(text: str, x: int, y: int, size: int, fill: str) -> str:

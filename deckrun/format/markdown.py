@@ -76,7 +76,7 @@ class CellFormatter:
         opts = cell.options
         code = ""
         if opts.echo and opts.output != "only":
-            code = self.templates.render("code", code=cell.code, language="python",
+            code = self.templates.render("code", code=cell.code, language=cell.language,
                                          fence=fence_for(cell.code))
         outputs = ""
         if opts.output != "hide":

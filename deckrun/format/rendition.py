@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .assets import Assets, localize
@@ -22,7 +22,7 @@ from ..source.audience import with_lecturer_badge
 from ..source.slides import parse_slides
 from ..source.cells import Cell
 from ..source.deck import Deck
-from ..source.themes import theme_colours
+from ..source.themes import course_themes, theme_colours
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def deck_markdown(deck: Deck, results: list[CellResult], project: Project,
     (figures are written to build/DECK_files/). With `stills` it is for paper: an
     interactive output is shown by its still picture. `marked`: for the live page, each
     cell's code and outputs carry hidden marks named by the cell (cell_name)."""
-    files = f"{deck.name}_files"
-    formatter = CellFormatter(templates_for(project.templates_dir), FigureFolder(project.build_dir / files, files),
+    files = FigureFolder(project.build_dir / f"{deck.name}_files", f"{PurePosixPath(deck.name).name}_files")
+    formatter = CellFormatter(templates_for(project.templates_dir), files,
                               node_packages(project.root), stills,
                               (lambda cell: cell_name(cell, project)) if marked else None)
     paper = stills is not None
@@ -75,11 +75,12 @@ def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], ste
     """Write build/STEM.md (and STEM.paper.md when it differs) from the deck's Markdown
     for the screen and, when asked for, for paper (`markdown[paper]`); in `folder` instead
     of build/ for a copy served beside it (its paths still lead to build/'s files)."""
-    theme_css = project.themes().get(str(deck.front_matter.get("theme")), "")
+    theme_css = course_themes(project).get(str(deck.front_matter.get("theme")), "")
     colours = theme_colours(theme_css)
     texts, warnings = {}, []
+    here = project.build_dir / PurePosixPath(deck.name).parent  # (links are relative to the deck's place)
     for paper, text in markdown.items():
-        localized = localize(text, deck.path, project.build_dir, assets, colours, paper=paper)
+        localized = localize(text, deck.path, project.build_dir, here, assets, colours, paper=paper)
         texts[paper] = with_metadata(with_lecturer_badge(localized.markdown, theme_css), deck, project)
         warnings += [w for w in localized.warnings if w not in warnings]
     folder = folder or project.build_dir

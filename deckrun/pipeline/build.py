@@ -19,8 +19,8 @@ from ..execute.warm import KernelPool
 from ..core.files import Stamp, copy_if_changed, write_atomic
 from ..core.options import BuildOptions, target_names
 from ..core.progress import DeckLog, Progress
-from ..core.project import Project, course_language
-from ..render.marp import ENGINE_CONFIG, MarpWorker, RenderJob, render_all
+from ..core.project import Project, check_deck_names, course_language
+from ..render.marp import MarpWorker, RenderJob, engine_config, render_all
 from ..execute.cache import Cache, CellKey
 from ..execute.outputs import CellResult, Rich
 from ..format.rendition import Rendition, cell_name, deck_markdown, slides_at_most, still_pictures_of, write_rendition
@@ -28,6 +28,7 @@ from ..source.audience import without_lecturer_content
 from ..execute.execution import Execution, execute_cells
 from ..source.cells import Cell
 from ..source.deck import Deck, load_deck
+from ..source.marpconfig import find_marp_config, marp_config
 from ..source.themes import check_theme
 
 KERNEL_MEMORY = 1.5 * 2**30  # what a kernel with torch and a small model may take
@@ -263,11 +264,11 @@ def plan_renders(rendition: Rendition, targets: dict[str, Path], session: Sessio
     """The outputs whose stamps say they are out of date (the others are said to be up
     to date)."""
     project = session.project
-    themes = theme_folder(session)
+    config = engine(session)
     pending = []
     for fmt, target in targets.items():
         markdown = rendition.markdown_for(fmt)
-        stamp = render_stamp(project, markdown, fmt, themes, session.assets.local_files(project.slides_dir))
+        stamp = render_stamp(project, markdown, fmt, config, session.assets.local_files(project.slides_dir))
         stamp_file = project.stamp_file(target)
         if stamp.matches(target, stamp_file):
             log.up_to_date(fmt + label)
@@ -278,19 +279,24 @@ def plan_renders(rendition: Rendition, targets: dict[str, Path], session: Sessio
     return pending
 
 
-def theme_folder(session: Session) -> Path:
-    """The themes Marp gets (with their remote files cached: see Assets.theme_folder)."""
-    themes, warnings = session.assets.theme_folder(session.project.themes_dir, session.project.build_dir)
+def engine(session: Session) -> Path:
+    """The configuration Marp renders with: the course's Marp configuration and deckrun's
+    themes (their remote files cached: see Assets.theme_folder)."""
+    project = session.project
+    themes, warnings = session.assets.theme_folder(project.themes_dir, project.build_dir)
     for warning in warnings:
         session.progress.warn(warning)
-    return themes
+    return engine_config(project.root, themes, project.build_dir / ".marp")
 
 
-def render_stamp(project: Project, markdown: Path, fmt: str, themes: Path, images: str) -> Stamp:
-    """Everything a render depends on: the Markdown, the themes, the slides' images (PDF
-    embeds them), the Marp CLI version and its options."""
-    return Stamp.of(fmt, markdown.read_bytes(), *sorted(themes.glob("*.css")),
-                    project.root / "package-lock.json", ENGINE_CONFIG, images)
+def render_stamp(project: Project, markdown: Path, fmt: str, config: Path, images: str) -> Stamp:
+    """Everything a render depends on: the Markdown, the themes, the course's Marp
+    configuration, the slides' images (PDF embeds them), the Marp CLI version and its
+    options."""
+    course = find_marp_config(project.root)
+    themes = [path for folder in (project.themes_dir, project.build_dir / ".themes") for path in sorted(folder.glob("*.css"))]
+    return Stamp.of(fmt, markdown.read_bytes(), config, *themes, *marp_config(project.root).themes,
+                    *([course] if course else []), project.root / "package-lock.json", images)
 
 
 def render_pending(pending: list[PendingRender], session: Session,
@@ -299,7 +305,7 @@ def render_pending(pending: list[PendingRender], session: Session,
     the stamps of those made; returns each one's failure, or None."""
     for fmt in sorted({item.job.fmt for item in pending}):
         session.progress.rendering(fmt + label, sum(item.job.fmt == fmt for item in pending))
-    outcomes = render_all(session.project.root, [item.job for item in pending], theme_folder(session), session.marp)
+    outcomes = render_all(session.project.root, [item.job for item in pending], engine(session), session.marp)
     for item in pending:
         if outcomes[item.job] is None:
             item.stamp.record(item.stamp_file)
@@ -318,6 +324,7 @@ def build_decks(paths: list[Path], options: BuildOptions, session: Session) -> l
     """Check every deck before any code runs, build them (several at once, a deck that
     fails does not stop the others), then render what they need together."""
     project, progress = session.project, session.progress
+    check_deck_names(project, paths)
     reports: list[DeckReport] = []
     decks = []
     for path in paths:

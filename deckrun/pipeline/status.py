@@ -12,7 +12,8 @@ from ..core.project import Project
 from ..core.tools import node_packages
 from ..execute.cache import Cache, stale_reason
 from ..execute.environment import LOCK_FILE, locked_versions
-from ..execute.execution import look_at
+from ..execute.connection import describe_kernel
+from ..execute.execution import DeckSettings, look_at
 from ..format.interactive import pages, still_key
 from .build import prepare
 
@@ -32,14 +33,16 @@ def report_status(project: Project, paths: list[Path], options: BuildOptions, pr
             progress.error(str(exc))
             failed += 1
             continue
-        where = f"the kernel at {plan.settings.gateway.url}" if plan.settings.gateway else "this environment"
+        settings = plan.settings
+        where = f"the kernel at {settings.gateway.url}" if settings.gateway else \
+            f"the kernel '{settings.kernel}'" if settings.kernel else "this environment"
         if locked and where not in compared:
             compared.add(where)
             progress.line(lock_drift(where, locked, have))
         manifest = cache.manifest(deck.name)
         stale = plan.stale
         progress.line(f"{Location(deck.path)}: {len(deck.cells)} cells, "
-                      f"{len(deck.cells) - len(stale)} cached, {len(stale)} stale")
+                      f"{len(deck.cells) - len(stale)} cached, {len(stale)} stale; they run in {runs_in(settings)}")
         for index in stale:
             before = manifest[index] if index < len(manifest) else None
             progress.line(f"  {plan.keys[index].cell}: {stale_reason(plan.keys[index], before)}")
@@ -55,6 +58,18 @@ def report_status(project: Project, paths: list[Path], options: BuildOptions, pr
     for problem in cache.problems:
         progress.warn(problem)
     return 1 if failed else 0
+
+
+def runs_in(settings: DeckSettings) -> str:
+    """Where a deck's cells run, in words: which kernel, which environment."""
+    import platform
+    import sys
+
+    if settings.gateway is not None:
+        return f"a '{settings.gateway.kernel_name}' kernel on the gateway at {settings.gateway.url}"
+    if settings.kernel is None:
+        return f"deckrun's own Python {platform.python_version()} ({sys.prefix})"
+    return f"the kernel '{settings.kernel}' ({describe_kernel(settings.kernel)})"
 
 
 def lock_drift(where: str, locked: dict[str, str], have: dict[str, str]) -> str:

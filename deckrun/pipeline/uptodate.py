@@ -20,16 +20,20 @@ from ..core.project import GENERATED
 _DECKRUN = Path(__file__).resolve().parents[1]  # the package: every stage of it
 
 
-def _stats(folder: Path, recursive: bool = True) -> list[str]:
+def _stats(folder: Path, recursive: bool = True, hidden: bool = True) -> list[str]:
+    """Every file's path, size and time under `folder` (what tools made left out; with
+    `hidden` false, names starting with a dot too: the build's own stamps, locks, caches)."""
     found = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return []
     for entry in entries:
+        if not hidden and entry.name.startswith("."):
+            continue
         if entry.is_dir(follow_symlinks=False):
             if recursive and entry.name not in GENERATED:
-                found += _stats(Path(entry.path))
+                found += _stats(Path(entry.path), hidden=hidden)
         elif entry.is_file():
             stat = entry.stat()
             found.append(f"{entry.path} {stat.st_size} {stat.st_mtime_ns}")
@@ -39,7 +43,7 @@ def _stats(folder: Path, recursive: bool = True) -> list[str]:
 def fingerprint(root: Path, options: str) -> str:
     parts = [options, sys.version, os.environ.get("CHROME_PATH", "")]
     parts += _stats(root)                                   # the course's sources
-    parts += _stats(root / "build", recursive=False)        # the outputs
+    parts += _stats(root / "build", hidden=False)           # the outputs (decks in folders too)
     parts += _stats(root / "_freeze" / "decks")             # the cache's records of the decks
     parts += _stats(_DECKRUN)                               # deckrun and its templates
     packages = Path(sysconfig.get_paths()["purelib"])

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..core.errors import DeckError, Location, ToolError
@@ -41,7 +41,7 @@ from ..execute.outputs import CellResult
 from ..execute.warm import KernelPool
 from ..format.markdown import CellFormatter, FigureFolder, templates_for
 from ..format.rendition import cell_name
-from ..pipeline.build import Session, Variant, build_decks, render_pending, render_variant, theme_folder
+from ..pipeline.build import Session, Variant, build_decks, engine, render_pending, render_variant
 from ..render.marp import MarpWorker, RenderJob, render
 from ..source.cells import Cell
 from ..source.deck import Deck
@@ -181,7 +181,7 @@ class Presenter:
     def outputs_html(self, deck: Deck, cell: Cell, result: CellResult) -> str:
         """A live result as the slides show outputs: the deck's templates, then Marp."""
         formatter = CellFormatter(templates_for(self.project.templates_dir),
-                                  FigureFolder(self.folder / f"{deck.name}_live", f"{deck.name}_live"),
+                                  FigureFolder(self.folder / f"{deck.name}_live", f"{PurePosixPath(deck.name).name}_live"),
                                   node_packages(self.project.root))
         markdown = "\n\n".join(filter(None, formatter.outputs(result.outputs, cell.options, paper=False)))
         if not markdown:
@@ -191,7 +191,7 @@ class Presenter:
         write_atomic(source, "---\nmarp: true\n" + (f"theme: {theme}\n" if theme else "") + "---\n\n" + markdown)
         try:
             page = render(self.project.root, RenderJob(source, "html", source.with_suffix(".html")),
-                          theme_folder(self.session), self.session.marp)
+                          engine(self.session), self.session.marp)
         except ToolError as exc:
             return f'<pre><code class="language-error">{html.escape(str(exc))}</code></pre>'
         found = _SECTION.search(page.read_text(encoding="utf-8"))

@@ -52,6 +52,12 @@ _MARK = re.compile(r'<div hidden data-deckrun-cell="([^"]*)" data-deckrun-part="
 _CODE_AFTER = re.compile(r'(<!--deckrun:code (?P<cell>[^>]*?)-->\s*<pre\b)')  # (the name, unescaped)
 
 
+def is_deck_page(file: Path) -> bool:
+    """A deck's page (DECK.html beside the DECK.md it was rendered from), not an
+    interactive output's frame, a still picture's page or a site's page."""
+    return file.suffix == ".html" and not file.name.startswith(".") and file.with_suffix(".md").is_file()
+
+
 def live_marks(page: str) -> str:
     """A page whose cells are marked for the live page (the format stage's hidden marks)
     with the marks made comments, which no style or layout sees (a hidden element still
@@ -273,8 +279,8 @@ class PreviewServer:
                 if found is None:
                     return self.refuse(HTTPStatus.NOT_FOUND, "not found")
                 file, folder = found
-                if file.suffix == ".html" and file.parent == folder:
-                    return self.page(file)  # a deck (not an interactive output's frame)
+                if is_deck_page(file):
+                    return self.page(file, file.relative_to(folder).with_suffix("").as_posix())
                 self.directory = str(folder)
                 self.path = "/" + "/".join(file.relative_to(folder).parts)
                 return super().do_HEAD() if self.command == "HEAD" else super().do_GET()
@@ -341,17 +347,18 @@ class PreviewServer:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def page(self, file: Path) -> None:
-                script = page_script(file.stem, server.token, presenting=server.extras is not None)
+            def page(self, file: Path, deck: str) -> None:
+                script = page_script(deck, server.token, presenting=server.extras is not None)
                 if server.extras:
-                    script += server.extras.script(file.stem, server.token)
+                    script += server.extras.script(deck, server.token)
                 text = live_marks(file.read_text(encoding="utf-8"))
                 at = text.rfind("</body>")
                 text = text[:at] + script + text[at:] if at >= 0 else text + script
                 self.send_body(text.encode(), "text/html; charset=utf-8")
 
             def index(self) -> None:
-                decks = sorted(p.stem for p in server.folder.glob("*.html"))
+                decks = sorted(p.relative_to(server.folder).with_suffix("").as_posix()
+                               for p in server.folder.rglob("*.html") if is_deck_page(p))
                 items = "".join(f'<li><a href="{html.escape(d)}.html">{html.escape(d)}</a> '
                                 f'(<a href="#" onclick="deckrunPdf({html.escape(json.dumps(d))});return false">'
                                 f'PDF</a>)</li>' for d in decks)

@@ -142,7 +142,7 @@ class PreviewBuilder:
         return deep, sorted(flat)
 
     def affected(self, changed: set[Path]) -> list[Path]:
-        in_error = {deck for deck in self.decks() if deck.stem in self.errors}
+        in_error = {deck for deck in self.decks() if self.project.deck_name(deck) in self.errors}
         return affected_decks(self.project, self.decks(), self.depends_on, in_error, changed)
 
     def rebuild(self, decks: list[Path]) -> list[DeckReport]:
@@ -162,18 +162,20 @@ class PreviewBuilder:
             self.options = replace(self.options, refresh=())  # --refresh: the first build only
             self.errors.pop("", None)
             for report in reports:
+                name = self.project.deck_name(report.deck)
                 self.depends_on[report.deck] = report.depends_on | {report.deck}
                 if report.built is not None:
-                    self.built[report.deck.stem] = report.built.deck
+                    self.built[name] = report.built.deck
                 if report.ok:
-                    self.errors.pop(report.deck.stem, None)
+                    self.errors.pop(name, None)
                 else:
-                    self.errors[report.deck.stem] = f"{report.error}"
+                    self.errors[name] = f"{report.error}"
             self.events.errors(self.errors)
             rebuilt = [r for r in reports if r.ok]
+            names = [self.project.deck_name(r.deck) for r in rebuilt]
             if rebuilt:
-                self.events.reload([r.deck.stem for r in rebuilt])
-            self.progress.note(f"rebuilt {', '.join(r.deck.stem for r in rebuilt) or 'nothing'} in "
+                self.events.reload(names)
+            self.progress.note(f"rebuilt {', '.join(names) or 'nothing'} in "
                                f"{time.monotonic() - started:.2f}s"
                                + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""))
             self.on_rebuilt(rebuilt)
@@ -217,7 +219,7 @@ class PreviewBuilder:
 
     def make_pdf(self, deck_name: str) -> Path | None:
         """Build one deck's PDF on request from the page (its cells come from the cache)."""
-        deck = next((d for d in self.decks() if d.stem == deck_name), None)
+        deck = next((d for d in self.decks() if self.project.deck_name(d) == deck_name), None)
         if deck is None:
             return None
         with self.lock, build_lock(self.project.build_dir, self.progress.note):
@@ -250,7 +252,7 @@ class SlideChecker:
 
     def submit(self, reports: list[DeckReport]) -> None:
         with self._ready:
-            self._waiting.update({r.deck.stem: r for r in reports if r.built is not None})
+            self._waiting.update({r.built.deck.name: r for r in reports if r.built is not None})
             self._due = time.monotonic() + self.PAUSE
             self._ready.notify()
 
@@ -280,7 +282,7 @@ class SlideChecker:
         try:
             self._marp = self._marp or MarpWorker(self.project.root, background=True)
             findings = check_deck(self._marp, report.built.deck,
-                                  self.project.build_dir / f"{report.deck.stem}.html", accessibility=False)
+                                  self.project.build_dir / f"{report.built.deck.name}.html", accessibility=False)
         except ToolError as exc:
             return [f"could not check the slides: {exc}"]
         for finding in findings:

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from ..core.project import COURSE_FILE, Project, course_language
-from ..source.themes import theme_colours
+from ..source.themes import course_themes, theme_colours
 
 
 @dataclass(frozen=True)
@@ -46,4 +46,4 @@ def render_index(project: Project, entries: list[SiteEntry], theme: str | None) 
     return env.get_template("index.html.j2").render(
         course=course, decks=sorted(entries, key=lambda e: e.order),
         lang=course_language(project, {}, project.root / COURSE_FILE),
-        colours=theme_colours(project.themes().get(str(theme), "")))
+        colours=theme_colours(course_themes(project).get(str(theme), "")))

@@ -35,7 +35,7 @@ from ..core.options import BuildOptions
 from ..core.project import Project, course_language
 from .index import SiteEntry, render_index
 from ..source.audience import without_lecturer_content
-from ..source.slides import CSS_URL, parse_slides
+from ..source.slides import parse_slides
 from ..source.deck import MARKER_PATTERN, Deck
 
 SITE, LECTURER, ENTRIES = "site", "lecturer", ".publish"
@@ -172,8 +172,8 @@ def publish_deck(copy: StudentCopy, session: Session) -> set[Path]:
     entry = SiteEntry(deck.name, paper.title, str(deck.front_matter.get("session", "")),
                       str(deck.front_matter.get("date", "")), len(parse_slides(student.markdown).slides),
                       _provenance(built).describe(),
-                      {"slides": html.name, "pdf": pdf.name, "handout": handout.name,
-                       "notebook": notebook.name})
+                      {kind: file.relative_to(site).as_posix() for kind, file in
+                       (("slides", html), ("pdf", pdf), ("handout", handout), ("notebook", notebook))})
     write_if_changed(build / ENTRIES / f"{deck.name}.json", json.dumps(entry.to_json(), indent=1))
     return owned | {handout}
 
@@ -231,22 +231,19 @@ def _check_nothing_leaked(html: Path) -> None:
 
 
 def _copy_references(markdown: Path, source: Path, target: Path) -> set[Path]:
-    """Copy the local files a deck shows (figures, images, and what the themes load)
-    from `source` to `target`."""
+    """Copy the local files a deck shows (figures, images), as links from where its
+    Markdown sits under `source`, to the same places under `target`."""
     copied = set()
-    references = [ref.url for slide in parse_slides(markdown.read_text(encoding="utf-8")).slides
-                  for ref in slide.references]
-    references += [url for css in sorted((source / ".themes").glob("*.css"))
-                   for url in CSS_URL.findall(css.read_text(encoding="utf-8"))]
-    for reference in references:
+    here = markdown.parent
+    for reference in (ref.url for slide in parse_slides(markdown.read_text(encoding="utf-8")).slides
+                      for ref in slide.references):
         parsed = urlparse(reference)
         if parsed.scheme or parsed.netloc or reference.startswith(("/", "#", "data:")):
             continue
-        relative = Path(unquote(parsed.path))
-        file = (source / relative).resolve()
+        file = (here / unquote(parsed.path)).resolve()
         if file.is_file() and file.is_relative_to(source.resolve()):
-            copy_if_changed(file, target / relative)
-            copied.add(target / relative)
+            copy_if_changed(file, target / file.relative_to(source.resolve()))
+            copied.add(target / file.relative_to(source.resolve()))
     return copied
 
 
@@ -262,9 +259,10 @@ def _notebook(project: Project, built: BuiltDeck, student: Deck, title: str, cou
                  provenance, execution.settings, files, _source_of(make_notebook), RESEED)
     _make(project, target, made_from, lambda: write_if_changed(target, make_notebook(
         student, execution.results, chosen, title, course, provenance, execution.settings, files, project.root)))
+    beside = target.parent  # (a notebook opens its files from its own folder)
     for name in files.shipped:
-        copy_if_changed(project.root / name, project.build_dir / SITE / name)
-    return target, list(files.shipped)
+        copy_if_changed(project.root / name, beside / name)
+    return target, [str((beside / name).relative_to(project.build_dir / SITE)) for name in files.shipped]
 
 
 def _provenance(built: BuiltDeck) -> Provenance:
@@ -281,10 +279,11 @@ def _provenance(built: BuiltDeck) -> Provenance:
 def _entries(project: Project, only_current: bool) -> list[SiteEntry]:
     """The decks the index lists: those published (now or before) that are still decks."""
     folder = project.build_dir / ENTRIES
-    names = {deck.stem for deck in project.decks()}
+    names = {project.deck_name(deck) for deck in project.decks()}
     entries = []
-    for path in sorted(folder.glob("*.json")):
-        if path.stem in names and (project.build_dir / SITE / f"{path.stem}.html").exists():
+    for path in sorted(folder.rglob("*.json")):
+        name = path.relative_to(folder).with_suffix("").as_posix()
+        if name in names and (project.build_dir / SITE / f"{name}.html").exists():
             entries.append(SiteEntry(**json.loads(path.read_text(encoding="utf-8"))))
         elif only_current:
             path.unlink()

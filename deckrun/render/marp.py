@@ -58,18 +58,73 @@ def find_marp(root: Path) -> list[str]:
     return [str(node()), str(marp_cli(root))]
 
 
-def marp_options(fmt: str, themes: Path) -> list[str]:
-    """Marp CLI options for `fmt`; input files must come before them (--theme-set takes
-    several values)."""
-    options = ["--html", "--config-file", str(ENGINE_CONFIG)]
+def marp_options(fmt: str, config: Path) -> list[str]:
+    """Marp CLI options for `fmt` (input files come before them), with the configuration
+    `engine_config` made."""
+    options = ["--html", "--config-file", str(config)]
     if fmt != "html":
         options += [f"--{fmt}", "--allow-local-files", "--browser-path", str(find_browser()),
                     "--browser-timeout", f"{BROWSER_TIMEOUT:g}"]
     if fmt == "pdf":
         options.append("--pdf-outlines")
-    if themes.is_dir() and any(themes.glob("*.css")):
-        options += ["--theme-set", str(themes)]
     return options
+
+
+# Marp CLI's configuration for deckrun's renders: the course's own Marp configuration,
+# loaded as Marp CLI loads it (cosmiconfig, "marp"), with deckrun's themes added to its theme
+# set and deckrun's engine defaults under its options; what would change the files Marp
+# writes (their format, where, watching) is deckrun's to say.
+_ENGINE_MODULE = """// Made by deckrun (render/marp.py) for Marp CLI: do not edit.
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+const course = %(course)s
+const themes = %(themes)s
+const defaults = %(defaults)s
+let config = {}
+if (course) {
+  const loader = await import(pathToFileURL(%(loader)s).href)
+  const { cosmiconfig } = loader.cosmiconfig ? loader : loader.default
+  config = (await cosmiconfig('marp').load(course))?.config ?? {}
+}
+const base = course ? path.dirname(course) : process.cwd()
+const list = value => value === undefined || value === null ? [] : Array.isArray(value) ? value : [value]
+const local = value => typeof value === 'string' && !path.isAbsolute(value) ? path.resolve(base, value) : value
+const merged = (under, over) => Object.fromEntries([...new Set([...Object.keys(under), ...Object.keys(over)])].map(key =>
+  [key, under[key] && over[key] && typeof under[key] === 'object' && typeof over[key] === 'object' && !Array.isArray(over[key])
+    ? merged(under[key], over[key]) : over[key] ?? under[key]]))
+const own = { ...config }
+for (const key of %(dropped)s) delete own[key]
+export default {
+  ...own,
+  themeSet: [...list(config.themeSet).map(local), ...themes],
+  ...(config.theme ? { theme: existsSync(local(config.theme)) ? local(config.theme) : config.theme } : {}),  // (a file, or a name)
+  ...(typeof config.engine === 'string' && config.engine.startsWith('.') ? { engine: local(config.engine) } : {}),
+  options: merged(defaults.options ?? {}, config.options ?? {}),
+}
+"""
+# Settings of a Marp configuration that decide which files Marp writes: deckrun decides.
+_DROPPED = ("inputDir", "output", "watch", "server", "preview", "pdf", "pptx", "pptxEditable", "image", "images",
+            "notes", "configFile", "themeSet", "theme", "options")
+
+
+def engine_config(root: Path, themes: Path, folder: Path) -> Path:
+    """Write (if it changed) the configuration Marp CLI renders the course's decks with
+    (`folder`/marp.config.mjs: see _ENGINE_MODULE); `themes` is deckrun's theme folder."""
+    from ..core.files import write_if_changed
+    from ..core.tools import node_packages
+    from ..source.marpconfig import find_marp_config
+
+    course = find_marp_config(root)
+    text = _ENGINE_MODULE % {
+        "course": json.dumps(str(course) if course else None),
+        "themes": json.dumps([str(themes)] if themes.is_dir() and any(themes.glob("*.css")) else []),
+        "defaults": ENGINE_CONFIG.read_text(encoding="utf-8").strip(),
+        "loader": json.dumps(str(node_packages(root) / "cosmiconfig" / "dist" / "index.js")) if course else "null",
+        "dropped": json.dumps(list(_DROPPED))}
+    target = folder / "marp.config.mjs"
+    write_if_changed(target, text)
+    return target
 
 
 @dataclass(frozen=True)
@@ -81,7 +136,7 @@ class RenderJob:
     slides: int = 1
 
 
-def render_all(root: Path, jobs: list[RenderJob], themes: Path,
+def render_all(root: Path, jobs: list[RenderJob], config: Path,
                worker: "MarpWorker | None" = None) -> dict[RenderJob, Exception | None]:
     """Make every job's output with as few Marp runs as there are formats: Marp converts
     many files in one process, with one browser and its own parallelism. Each Markdown
@@ -93,18 +148,18 @@ def render_all(root: Path, jobs: list[RenderJob], themes: Path,
     for fmt in FORMATS:
         batch = [job for job in jobs if job.fmt == fmt]
         if len(batch) > 1:
-            outcomes.update(_render_batch(root, batch, themes, worker))
+            outcomes.update(_render_batch(root, batch, config, worker))
         for job in batch:
             if outcomes.get(job, "missing") is not None:
                 try:
-                    render(root, job, themes, worker)
+                    render(root, job, config, worker)
                     outcomes[job] = None
                 except (ToolError, OSError) as exc:
                     outcomes[job] = exc
     return outcomes
 
 
-def _render_batch(root: Path, batch: list[RenderJob], themes: Path,
+def _render_batch(root: Path, batch: list[RenderJob], config: Path,
                   worker: "MarpWorker | None") -> dict[RenderJob, Exception | None]:
     token = f"{os.getpid()}-{threading.get_ident() % 10000}"
     inputs = {job: job.markdown.with_name(f".{job.markdown.stem}.batch{token}.md") for job in batch}
@@ -112,7 +167,7 @@ def _render_batch(root: Path, batch: list[RenderJob], themes: Path,
     try:
         for job, copy in inputs.items():
             shutil.copyfile(job.markdown, copy)
-        arguments = [*map(str, inputs.values()), *marp_options(batch[0].fmt, themes)]
+        arguments = [*map(str, inputs.values()), *marp_options(batch[0].fmt, config)]
         limit = RENDER_BASE + RENDER_PER_SLIDE * sum(job.slides for job in batch)
         try:
             worker.run(arguments, limit) if worker else _run_marp([*find_marp(root), *arguments], root, limit)
@@ -132,14 +187,14 @@ def _render_batch(root: Path, batch: list[RenderJob], themes: Path,
     return outcomes
 
 
-def render(root: Path, job: RenderJob, themes: Path, worker: "MarpWorker | None" = None) -> Path:
+def render(root: Path, job: RenderJob, config: Path, worker: "MarpWorker | None" = None) -> Path:
     """Make one job's output; raise ToolError with Marp's words on failure. With a
     `worker` (watch mode), the conversion runs in a Marp CLI kept loaded."""
     fmt, output = job.fmt, job.target
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.stem}.partial.{fmt}")
     partial.unlink(missing_ok=True)
-    arguments = [str(job.markdown), *marp_options(fmt, themes), "-o", str(partial)]
+    arguments = [str(job.markdown), *marp_options(fmt, config), "-o", str(partial)]
     browser = f" (browser: {find_browser()})" if fmt != "html" else ""
     limit = RENDER_BASE + RENDER_PER_SLIDE * job.slides
     try:

@@ -117,6 +117,7 @@ class Cell:
     reference: Location
     name: str = ""
     setup: bool = False  # run before a snippet cell that needs it, not shown (see sources)
+    language: str = "python"  # of its code: its fence's (```bash run), a notebook's kernel's
 
     def describe(self, root: Path | None = None) -> str:
         """Where it is, for messages (`root`: relative to the course, for what is stored)."""
@@ -185,6 +186,7 @@ class SnippetFile:
     cells: dict[str, SnippetCell] = field(default_factory=dict)  # the named ones
     order: tuple[SnippetCell, ...] = ()  # every piece of code, in file order
     aliases: dict[str, str] = field(default_factory=dict)  # a notebook's ids and tags -> names
+    language: str = "python"  # a notebook's kernel's language
 
     def find(self, key: str) -> SnippetCell | None:
         return self.cells.get(self.aliases.get(key, key))
@@ -250,7 +252,8 @@ def _notebook_snippets(path: Path) -> SnippetFile:
         for key in (cell.label, *cell.tags):
             if key:
                 aliases.setdefault(key, piece.name)
-    return SnippetFile(path, notebook_text(notebook), {p.name: p for p in pieces}, tuple(pieces), aliases)
+    return SnippetFile(path, notebook_text(notebook), {p.name: p for p in pieces}, tuple(pieces), aliases,
+                       notebook.language)
 
 
 def notebook_text(notebook: Notebook) -> str:

@@ -6,6 +6,7 @@ may contain `{{`), and every template, partials included, goes through the same 
 """
 from __future__ import annotations
 
+import difflib
 import io
 import re
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from .cells import Cell, CellOptions, SnippetCell, SnippetFile, make_options, parse_snippet_file, split_options
 from .notebooks import cell_not_found, read_notebook
@@ -27,7 +29,7 @@ MARKER = "<!-- deckrun:cell:{} -->"
 MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_RUN_INFO = re.compile(r"^\s*python\s+run\s*$")
+_RUN_INFO = re.compile(r"^\s*(?P<language>[A-Za-z][\w+#-]*)\s+run\s*$")  # ```python run, ```bash run
 # Opts a fence into templating: braces, so it can never be a language (```jinja shows Jinja).
 _TEMPLATE_MARK = re.compile(r"(?:^|\s)\{template\}(?=\s|$)")
 _MATH_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>\$\$)(?P<info>)\s*$")
@@ -35,19 +37,22 @@ _INLINE_CODE = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 _JINJA_SYNTAX = re.compile(r"\{[{%#]")
 _RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
 _RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
+_EXPRESSION = re.compile(r"\{\{(?:(?!\}\}).)*\}\}")
+# Names a deck's template may read without setting them: deckrun's, and Jinja's own.
+_CONTEXT = frozenset({"course", "deck", "snippet", "_cell", "_literal", "range", "dict", "lipsum", "cycler", "joiner", "namespace",
+                      "loop", "self", "caller", "varargs", "kwargs", "super"})
+_DECLARED = re.compile(r"\{%-?\s*(?:set|for|macro|import\s+\S+\s+as|from\s+\S+\s+import)\s+([A-Za-z_]\w*)")
+_PARSER = jinja2.Environment()
 
 
 @dataclass(frozen=True)
 class Deck:
     path: Path
+    name: str                 # its path under slides/ without .md (week1/index): where its outputs go
     front_matter: dict[str, Any]
     markdown: str             # rendered Markdown, each cell a MARKER line
     cells: tuple[Cell, ...]   # in slide order; cells[i] belongs to MARKER i
     sources: frozenset[Path] = frozenset()  # the files it was made from: deck, partials, snippets
-
-    @property
-    def name(self) -> str:
-        return self.path.stem
 
 
 def load_deck(path: Path, project: Project) -> Deck:
@@ -77,13 +82,15 @@ def load_deck(path: Path, project: Project) -> Deck:
         raise
     except jinja2.TemplateSyntaxError as exc:
         where = Location(Path(exc.filename or path), exc.lineno)
-        raise DeckError(f"template syntax error: {exc.message}", where) from None
+        raise DeckError(f"template syntax error: {exc.message}", where, detail=_keep_as_written(where)) from None
     except jinja2.TemplateNotFound as exc:
         raise DeckError(f"included file not found: {exc.name}", _template_location(exc, path)) from None
     except Exception as exc:  # an error while rendering: undefined variable, bad call...
-        raise DeckError(f"template error: {type(exc).__name__}: {exc}",
-                        _template_location(exc, path)) from None
-    return Deck(path, front_matter, markdown, tuple(collector.cells), frozenset(collector.files))
+        where = _template_location(exc, path)
+        raise DeckError(f"template error: {type(exc).__name__}: {exc}", where,
+                        detail=_keep_as_written(where)) from None
+    return Deck(path, project.deck_name(path), front_matter, markdown, tuple(collector.cells),
+                frozenset(collector.files))
 
 
 def read_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
@@ -95,6 +102,20 @@ def read_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
         if line.strip() == "---":
             return load_yaml_mapping("\n".join(lines[1:end]), path, first_line=2), "\n".join(lines[end + 1:])
     raise DeckError("front matter opened with '---' is never closed", Location(path, 1))
+
+
+def _keep_as_written(where: Location) -> str:
+    """What to do when a line's template text is not meant for deckrun: the line, and how
+    to keep it as written."""
+    try:
+        text = read_source(where.path).splitlines()[(where.line or 0) - 1].strip()
+    except (OSError, IndexError, DeckError):
+        return ""
+    if not _JINJA_SYNTAX.search(text):
+        return ""
+    return (f"  {text}\n(a deck's text is a Jinja template: {{{{ }}}}, {{% %}} and {{# #}} are read as template code. "
+            "To show this text as written, put it between {% raw %} and {% endraw %}, e.g. "
+            "{% raw %}{{ $attributes }}{% endraw %})")
 
 
 def _template_location(exc: BaseException, deck: Path) -> Location:
@@ -164,7 +185,9 @@ class _CellLoader(jinja2.FileSystemLoader):
             raise jinja2.TemplateNotFound(template)
         mtime = path.stat().st_mtime
         self.collector.files.add(path.resolve())
-        source = self.collector.cut_fences(read_source(path), path)
+        text = read_source(path)
+        self.collector.declare(text)
+        source = self.collector.cut_fences(text, path)
         return source, str(path), lambda: path.exists() and path.stat().st_mtime == mtime
 
 
@@ -179,12 +202,17 @@ class _CellCollector:
         self.files: set[Path] = set()
         self.literals: list[str] = []  # code shown as written (see cut_fences)
         self._ran: dict[Path, set[str]] = {}  # snippet file -> labels of its pieces the deck runs
+        self.declared: set[str] = set()  # names the deck's templates set themselves
 
     def _add(self, cell: Cell) -> str:
         self.cells.append(cell)
         return MARKER.format(len(self.cells) - 1)
 
     # -- the template's source: cells cut out, code kept literal
+
+    def declare(self, source: str) -> None:
+        """Names a template sets itself ({% set %}, {% for %}, macros): its prose may use them."""
+        self.declared |= set(_DECLARED.findall(source))
 
     def cut_fences(self, source: str, path: Path) -> str:
         """Prepare a template's source, keeping its line numbers: each `python run` fence
@@ -206,18 +234,18 @@ class _CellCollector:
                 continue
             opened = _FENCE_OPEN.match(line) or _MATH_OPEN.match(line)
             if not opened:
-                out.append(_INLINE_CODE.sub(self._literal_span, line))
+                out.append(_EXPRESSION.sub(self._literal_expression, _INLINE_CODE.sub(self._literal_span, line)))
                 i += 1
                 continue
             end = _closing_fence(lines, i, opened.group("fence"))
             info = opened.group("info")
             indent = opened.group("indent")
             newlines = "\n" * (min(end, len(lines) - 1) - i)
-            if _RUN_INFO.match(info):
+            if run := _RUN_INFO.match(info):
                 if end == len(lines):
                     raise DeckError("'python run' fence is never closed", Location(path, i + 1))
                 code = "\n".join(_strip_indent(text, len(indent)) for text in lines[i + 1:end])
-                self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1)
+                self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1, run.group("language").lower())
                 out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
             elif _TEMPLATE_MARK.search(info):  # opted in: the code is a template
                 out.append(line.replace(_TEMPLATE_MARK.search(info).group(0), " ", 1).rstrip())
@@ -231,15 +259,34 @@ class _CellCollector:
     def _literal_span(self, span: re.Match) -> str:
         if not _JINJA_SYNTAX.search(span.group(0)):
             return span.group(0)
-        self.literals.append(span.group(0))
+        return self._keep(span.group(0))
+
+    def _keep(self, text: str) -> str:
+        self.literals.append(text)
         return f"{{{{ _literal({len(self.literals) - 1}) }}}}"
+
+    def _literal_expression(self, found: re.Match) -> str:
+        """`{{ ... }}` in prose that cannot be deckrun's stays as written: text another
+        tool's template syntax holds (Blade's `{{ $x }}`, Vue's `{{ message }}`, a Marp
+        deck's `{{ paginate }}`): not an expression Jinja can read, or one that reads no
+        name deckrun or the deck gives it (a name the deck sets itself counts)."""
+        text = found.group(0)
+        try:
+            names = jinja2.meta.find_undeclared_variables(_PARSER.parse(text))
+        except jinja2.TemplateSyntaxError:
+            return self._keep(text)
+        known = _CONTEXT | self.declared
+        if names and not names & known and not any(difflib.get_close_matches(name, known, cutoff=0.75)
+                                                   for name in names):
+            return self._keep(text)  # (a name like one of deckrun's is a typo: an error says so)
+        return text
 
     def literal(self, index: int) -> str:
         return self.literals[index]
 
-    def _inline_cell(self, code: str, path: Path, fence_line: int) -> Cell:
+    def _inline_cell(self, code: str, path: Path, fence_line: int, language: str) -> Cell:
         body, options, start = split_options(code, Location(path, fence_line + 1))
-        return Cell(body, options, origin=start, reference=Location(path, fence_line))
+        return Cell(body, options, origin=start, reference=Location(path, fence_line), language=language)
 
     def inline_cell(self, path: str, index: int) -> str:
         return self._add(self._inline[(path, index)])
@@ -268,7 +315,7 @@ class _CellCollector:
                     body, options, start = split_options(piece.code, Location(path, piece.line),
                                                          self._tag_options(piece, where))
                     self._add(Cell(body, replace(options, echo=False, output="hide"), origin=start,
-                                   reference=where, name=piece.name, setup=True))
+                                   reference=where, name=piece.name, setup=True, language=snippet_file.language))
                     ran.add(piece.label)
             code, line, base = found.code, found.line, self._tag_options(found, where)
             cell_name = found.name
@@ -282,7 +329,8 @@ class _CellCollector:
             ran.update(piece.label for piece in snippet_file.order)
         body, options, start = split_options(code, Location(path, line), base)
         options = make_options(raw_options, where, options)
-        return self._add(Cell(body, options, origin=start, reference=where, name=cell_name))
+        return self._add(Cell(body, options, origin=start, reference=where, name=cell_name,
+                              language=snippet_file.language))
 
     @staticmethod
     def _tag_options(piece: SnippetCell, where: Location) -> CellOptions | None:

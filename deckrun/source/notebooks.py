@@ -39,6 +39,7 @@ class NotebookCell:
     attachments: dict[str, dict[str, str]]  # name -> {MIME type: base64}
     raw_format: str = ""        # a raw cell's format (text/markdown, text/html, ...)
     outputs: int = 0            # stored outputs (never used: the build runs the code)
+    raised: bool = False        # one of them is an error: it raised when the notebook was run
 
     @property
     def name(self) -> str:
@@ -58,6 +59,7 @@ class Notebook:
     language: str               # the kernel's language ("python" unless it says otherwise)
     title: str
     cells: tuple[NotebookCell, ...]
+    python2: bool = False       # written for Python 2 (its kernelspec or language version says so)
 
     @property
     def code_cells(self) -> tuple[NotebookCell, ...]:
@@ -86,11 +88,13 @@ def read_notebook(path: Path) -> Notebook:
     except json.JSONDecodeError as exc:
         raise DeckError(f"this notebook is not valid JSON: {exc.msg} (column {exc.colno})",
                         Location(path, exc.lineno)) from None
+    major = data.get("nbformat") if isinstance(data, dict) else None
+    if major in (2, 3) and isinstance(data.get("worksheets"), list):
+        return _upgraded(path, text)
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise DeckError("this is not a Jupyter notebook: it has no list of cells", Location(path, 1))
-    major = data.get("nbformat")
     if major != 4:
-        raise DeckError(f"this notebook is in nbformat {major!r}: deckrun reads version 4 (open and save it "
+        raise DeckError(f"this notebook is in nbformat {major!r}: deckrun reads versions 3 and 4 (open and save it "
                         "in a current Jupyter to convert it)", Location(path, 1))
     try:
         notebook = nbformat.from_dict(data)
@@ -100,11 +104,30 @@ def read_notebook(path: Path) -> Notebook:
     except nbformat.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "the notebook"
         raise DeckError(f"this notebook is not valid nbformat: {where}: {exc.message}", Location(path, 1)) from None
-    lines = _source_lines(text, len(notebook.cells))
+    return _notebook(path, notebook, _source_lines(text, len(notebook.cells)))
+
+
+def _upgraded(path: Path, text: str) -> Notebook:
+    """A notebook in an older format (3, with worksheets; a python2 kernel), read as
+    nbformat upgrades it to version 4 (its cells' lines in the file are not known)."""
+    import nbformat
+
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # noqa: BLE001 (nbformat's reader raises many kinds)
+        raise DeckError(f"this nbformat {json.loads(text).get('nbformat')} notebook could not be upgraded: {exc}",
+                        Location(path, 1)) from None
+    return _notebook(path, notebook, [None] * len(notebook.cells))
+
+
+def _notebook(path: Path, notebook: Any, lines: list[int | None]) -> Notebook:
     cells = tuple(_cell(cell, line) for cell, line in zip(notebook.cells, lines))
-    language = (notebook.metadata.get("kernelspec", {}).get("language")
-                or notebook.metadata.get("language_info", {}).get("name") or "python")
-    return Notebook(path, str(language).lower(), _title(notebook, cells), cells)
+    spec, info = notebook.metadata.get("kernelspec", {}), notebook.metadata.get("language_info", {})
+    language = spec.get("language") or info.get("name") or "python"
+    mode = info.get("codemirror_mode")
+    python2 = spec.get("name") == "python2" or str(info.get("version", "")).startswith("2.") \
+        or isinstance(mode, dict) and mode.get("version") == 2
+    return Notebook(path, str(language).lower(), _title(notebook, cells), cells, python2)
 
 
 def _cell(cell: Any, line: int | None) -> NotebookCell:
@@ -115,7 +138,8 @@ def _cell(cell: Any, line: int | None) -> NotebookCell:
                         tuple(str(tag) for tag in metadata.get("tags", [])),
                         str(metadata.get("slideshow", {}).get("slide_type", "")), line,
                         dict(cell.get("attachments", {})), str(metadata.get("format", metadata.get("raw_mimetype", ""))),
-                        len(cell.get("outputs", [])))
+                        len(cell.get("outputs", [])),
+                        any(output.get("output_type") == "error" for output in cell.get("outputs", [])))
 
 
 def _source_lines(text: str, count: int) -> list[int | None]:

@@ -229,14 +229,16 @@ def _comments(tokens: list[Token]) -> list[tuple[Comment, int]]:
     return found
 
 
-def _heading_levels(value: str | None) -> tuple[int, ...]:
+def _heading_levels(value: str | list[str] | None) -> tuple[int, ...]:
+    """The heading levels `headingDivider` splits at: `3` (levels 1 to 3), or a list
+    (`[1, 2]`, in the front matter's YAML or a comment's text)."""
     if value is None:
         return ()
-    if value.startswith("["):
-        parsed = _yaml(f"levels: {value}") or {}
-        levels = parsed.get("levels", [])
-        return tuple(int(v) for v in levels if str(v).isdigit() and 1 <= int(v) <= 6)
-    return tuple(range(1, int(value) + 1)) if value.isdigit() and 1 <= int(value) <= 6 else ()
+    if isinstance(value, str) and value.startswith("["):
+        value = (_yaml(f"levels: {value}") or {}).get("levels", [])
+    if isinstance(value, list):
+        return tuple(int(v) for v in value if str(v).isdigit() and 1 <= int(v) <= 6)
+    return tuple(range(1, int(value) + 1)) if str(value).isdigit() and 1 <= int(value) <= 6 else ()
 
 
 @dataclass(frozen=True)

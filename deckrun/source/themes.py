@@ -7,24 +7,43 @@ import re
 from ..core.errors import DeckError, Location, read_source
 from ..core.project import Project
 from .deck import Deck
+from .marpconfig import marp_config
 
 BUILTIN_THEMES = ("default", "gaia", "uncover")
 DEFAULT_COLOURS = {"ink": "#1f2933", "heading": "#1f3a5f", "accent": "#0b7a75", "background": "#ffffff"}
+_THEME_NAME = re.compile(r"@theme\s+([\w-]+)")
 _RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 _DECLARATION = re.compile(r"(--[\w-]+|[\w-]+)\s*:\s*([^;]+)")
 _VAR = re.compile(r"var\(\s*(--[\w-]+)\s*(?:,\s*([^)]+))?\)")
 _COLOUR = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\([^)]*\)|hsla?\([^)]*\)|[a-zA-Z]+)$")
 
 
+def course_themes(project: Project) -> dict[str, str]:
+    """The course's Marp themes, name (its `@theme` comment) -> CSS: those in themes/, and
+    those its Marp configuration's theme set names."""
+    found = {}
+    for css in sorted(project.themes_dir.glob("*.css")) + list(marp_config(project.root).themes):
+        text = read_source(css)
+        name = _THEME_NAME.search(text)
+        if name:
+            found.setdefault(name.group(1), text)
+    return found
+
+
 def check_theme(deck: Deck, project: Project) -> None:
+    """The deck's theme is one Marp has (or the course's Marp configuration gives every
+    deck its own, as Marp does)."""
     theme = deck.front_matter.get("theme")
-    if theme is None or theme in BUILTIN_THEMES or theme in project.themes():
+    themes = course_themes(project)
+    if theme is None or theme in BUILTIN_THEMES or theme in themes or marp_config(project.root).override:
         return
     line = next((n for n, text in enumerate(read_source(deck.path).splitlines(), 1)
                  if text.startswith("theme:")), None)
-    known = ", ".join(BUILTIN_THEMES + tuple(project.themes()))
-    raise DeckError(f"unknown theme '{theme}' (themes: {known}; a project theme is a CSS "
-                    f"file in themes/ starting with /* @theme NAME */)", Location(deck.path, line))
+    known = ", ".join(BUILTIN_THEMES + tuple(themes))
+    config = marp_config(project.root).path
+    raise DeckError(f"unknown theme '{theme}' (themes: {known}; a course theme is a CSS file in themes/"
+                    + (f" or in the theme set of {config.name}" if config else "")
+                    + " starting with /* @theme NAME */)", Location(deck.path, line))
 
 
 def theme_colours(css: str) -> dict[str, str]:
