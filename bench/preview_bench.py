@@ -75,7 +75,8 @@ def measure(watcher: Watching, browser: Browser, edits: Edits, query: str, label
     for _ in range(ROUNDS):
         since = len(watcher.output)
         n, saved = edits.next("value", "print('value', {})")
-        _, painted = browser.wait(f"document.querySelector('svg.bespoke-marp-active').textContent.includes('value {n}')")
+        active = "document.querySelector('svg.bespoke-marp-active')"
+        _, painted = browser.wait(f"{active}.textContent.includes('value {n}')")
         cell.append(painted - saved - COMPUTE)
         rebuilt(watcher, since)
     browser.eval("location.hash = '#9'")

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cache_bench import timed  # noqa: E402  (a command's seconds; exits if it fails)
+
 from deckrun.core.tools import NODE_ENV  # noqa: E402
 from deckrun.render.marp import find_marp, marp_options  # noqa: E402
 

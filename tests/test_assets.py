@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from helpers.course import run_build
+from helpers.course import only_deck, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -73,9 +73,7 @@ def silent_server():
 
 
 def deck(course: Path, body: str, front: str = "") -> None:
-    for old in (course / "slides").glob("*.md"):
-        old.unlink()
-    (course / "slides" / "web.md").write_text(f"---\nmarp: true\ntheme: nmt-theme\n{front}---\n\n{body}")
+    only_deck(course, "web.md", f"---\nmarp: true\ntheme: nmt-theme\n{front}---\n\n{body}")
 
 
 def test_a_remote_image_is_cached_and_outlives_its_server(course, image_server):
@@ -141,7 +139,8 @@ def test_a_hand_written_deck_with_dead_links_builds_with_one_warning_each(course
     assert "A visual intro to transformers" in pdf.pages[2].extract_text()
     links = [a.get_object()["/A"]["/URI"] for a in pdf.pages[2].get("/Annots", [])]
     assert "https://www.youtube.com/watch?v=wjZofJX0v4M" in links    # the poster is clickable
-    placeholder = re.search(r"!\[bg blur:1px\]\((_assets/missing-\w+\.svg)\)", (course / "build" / "web.md").read_text())
+    web = (course / "build" / "web.md").read_text()
+    placeholder = re.search(r"!\[bg blur:1px\]\((_assets/missing-\w+\.svg)\)", web)
     assert "Background image not available: cdn.invalid" in (course / "build" / placeholder.group(1)).read_text()
     assert "Image not available" in pdf.pages[1].extract_text()        # the logo's, in the footer
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.course import REPO, run_build
+from helpers.course import REPO, only_decks, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -54,10 +54,7 @@ FENCE_OF_D = COUNTED.splitlines().index('open("runs.log", "a").write("D\\n")')
 
 @pytest.fixture
 def counted(course: Path) -> Path:
-    for deck in (course / "slides").glob("*.md"):
-        deck.unlink()
-    (course / "slides" / "counted.md").write_text(COUNTED)
-    (course / "slides" / "other.md").write_text(OTHER)
+    only_decks(course, {"counted.md": COUNTED, "other.md": OTHER})
     assert build(course).returncode == 0
     assert runs(course) == ["A", "B", "C", "D", "O"]
     return course
@@ -89,7 +86,8 @@ def test_unchanged_prose_theme_and_display_options_run_nothing(counted):
     assert runs(counted) == [] and "0 cells run, 5 from the cache" in proc.stdout
     edit(deck, "Some prose.", "Some edited prose.")
     edit(counted / "themes" / "nmt-theme.css", "--nmt-ink: #1c2633;", "--nmt-ink: #000000;")
-    edit(deck, 'open("runs.log", "a").write("C\\n")', '#| echo: false\n#| output: right\nopen("runs.log", "a").write("C\\n")')
+    edit(deck, 'open("runs.log", "a").write("C\\n")',
+         '#| echo: false\n#| output: right\nopen("runs.log", "a").write("C\\n")')
     proc = build(counted)
     assert proc.returncode == 0 and runs(counted) == []
     markdown = (counted / "build" / "counted.md").read_text()

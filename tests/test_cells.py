@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from deckrun.source.cells import CellOptions, make_options, parse_snippet_file, split_options
 from deckrun.core.errors import DeckError, Location
+from deckrun.source.cells import CellOptions, make_options, parse_snippet_file, split_options
 
 HERE = Location(Path("slides/x.md"), 10)
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from helpers.course import run_build
+from helpers.course import only_deck, only_decks, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -47,9 +47,7 @@ print("short")
 
 
 def test_exactly_the_overflowing_slides_are_reported(course):
-    for old in (course / "slides").glob("*.md"):
-        old.unlink()
-    (course / "slides" / "long.md").write_text(DECK)
+    only_deck(course, "long.md", DECK)
     proc = run_build(course, "check")
     assert proc.returncode == 0, proc.stderr
     findings = [line for line in proc.stdout.splitlines() if re.match(r"slides/\S+ slide \d+ ", line)]
@@ -63,14 +61,14 @@ def test_exactly_the_overflowing_slides_are_reported(course):
 
 
 def test_images_without_alt_text_and_low_contrast_are_reported(course):
-    for old in (course / "slides").glob("*.md"):
-        old.unlink()
+    only_decks(course, {})
     (course / "slides" / "images").mkdir()
     (course / "slides" / "images" / "dot.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><circle cx="20" cy="20" r="18"/></svg>')
     (course / "slides" / "a11y.md").write_text(
         "---\nmarp: true\ntheme: nmt-theme\n---\n\n# Pictures\n\n<img src=\"images/dot.svg\">\n\n"
-        "```python run\n#| echo: false\n#| height: 300\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);\n```\n\n---\n\n"
+        "```python run\n#| echo: false\n#| height: 300\n"
+        "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);\n```\n\n---\n\n"
         "# Faint\n\n<p style=\"color: #c8c8c8\">Hard to read on white</p>\n")
     proc = run_build(course, "check")
     findings = [line for line in proc.stdout.splitlines() if re.match(r"slides/\S+ slide \d+ ", line)]
@@ -110,9 +108,7 @@ HTML("<div style='height:700px'>drawn by script</div><script>document.title = 'x
 
 
 def test_frames_that_cut_off_or_shrink_their_page_are_reported(course):
-    for old in (course / "slides").glob("*.md"):
-        old.unlink()
-    (course / "slides" / "frames.md").write_text(FRAMES)
+    only_deck(course, "frames.md", FRAMES)
     (course / "slides" / "images").mkdir(exist_ok=True)
     (course / "slides" / "images" / "page.html").write_text("<body><div style='height:400px'>tall</div></body>")
     (course / "slides" / "images" / "small.html").write_text("<body><p>short</p></body>")

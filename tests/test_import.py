@@ -12,11 +12,11 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from helpers.course import run_build
 from deckrun.core.errors import DeckError
 from deckrun.course.importer import convert
 from deckrun.source.cells import parse_snippet_file
 from deckrun.source.notebooks import read_notebook
+from helpers.course import run_build
 
 STALE = "STALE-OUTPUT-41"  # what the notebook last printed: never on a slide
 PIXEL = base64.b64encode(bytes.fromhex(
@@ -93,7 +93,8 @@ def test_without_metadata_a_heading_of_level_one_or_two_starts_a_slide(tmp_path)
         cell("markdown", "## Part two"),
     ])
     nbformat.write(notebook, tmp_path / "plain.ipynb")
-    deck = convert(read_notebook(tmp_path / "plain.ipynb"), "plain", "nmt-theme", False).files["slides/plain.md"].decode()
+    converted = convert(read_notebook(tmp_path / "plain.ipynb"), "plain", "nmt-theme", False)
+    deck = converted.files["slides/plain.md"].decode()
     slides = deck.split("\n---\n")[1:]
     assert [s.strip().splitlines()[0] for s in slides] == ["# Title", "## Part one", "## Part two"]
     assert "### a detail stays" in slides[1] and "# not a heading" in slides[1] and "x = 1" in slides[1]

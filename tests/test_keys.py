@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from deckrun.core.errors import Location
-from deckrun.execute.cache import CellKey, cell_sources, deck_keys, stale_reason
 from deckrun.execute.environment import PROBE_SOURCE, environment, local_probe, locked_versions
+from deckrun.execute.keys import CellKey, cell_sources, deck_keys, stale_reason
 from deckrun.source.cells import Cell, CellOptions
 
 
@@ -34,7 +34,8 @@ def test_a_package_version_change_changes_the_keys_of_the_cells_that_use_it(tmp_
     # The numpy cell and the one that prints its value, no other.
     assert [a.key != b.key for a, b in zip(after, before)] == [False, True, False, True]
     assert [k.loose for k in after] == [k.loose for k in before]
-    assert stale_reason(after[1], before[1]) == f"package version changed: numpy {before[1].packages['numpy']} -> 0.0-test"
+    numpy = before[1].packages["numpy"]
+    assert stale_reason(after[1], before[1]) == f"package version changed: numpy {numpy} -> 0.0-test"
 
 
 def test_the_kernels_python_is_in_the_key(tmp_path):

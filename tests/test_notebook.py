@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from deckrun.core.errors import DeckError, Location
-from deckrun.execute.execution import DeckSettings
 from deckrun.execute.outputs import CellResult, Stream
+from deckrun.execute.settings import DeckSettings
 from deckrun.publish.notebook import CourseFiles, Provenance, make_notebook, notebook_cells
 from deckrun.source.cells import Cell, CellOptions
 from deckrun.source.deck import MARKER, Deck

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from helpers.course import run_build
+from helpers.course import only_deck, only_decks, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -27,10 +27,7 @@ print("deck {name} done")
 
 
 def decks(course: Path, names: str) -> None:
-    for old in (course / "slides").glob("*.md"):
-        old.unlink()
-    for name in names:
-        (course / "slides" / f"{name}.md").write_text(TIMED.format(name=name))
+    only_decks(course, {f"{name}.md": TIMED.format(name=name) for name in names})
 
 
 def test_decks_build_at_the_same_time_with_the_same_results(course):
@@ -67,10 +64,7 @@ def test_a_failing_deck_among_parallel_ones_fails_alone(course):
 
 
 def test_decks_render_together_and_one_that_breaks_marp_is_named(course):
-    for old in (course / "slides").glob("*.md"):
-        old.unlink()
-    for name in "abc":
-        (course / "slides" / f"{name}.md").write_text(f"# Deck {name}\n\nSome text.\n")
+    only_decks(course, {f"{name}.md": f"# Deck {name}\n\nSome text.\n" for name in "abc"})
     proc = run_build(course, "--jobs", "2")
     assert proc.returncode == 0, proc.stderr
     assert "rendering html (3 decks in one Marp run)" in proc.stdout
@@ -94,9 +88,7 @@ def test_decks_render_together_and_one_that_breaks_marp_is_named(course):
 
 
 def test_a_build_with_nothing_to_do_stops_at_once(course):
-    for old in (course / "slides").glob("*.md"):
-        old.unlink()
-    (course / "slides" / "a.md").write_text("# A\n\n```python run\nprint('a')\n```\n")
+    only_deck(course, "a.md", "# A\n\n```python run\nprint('a')\n```\n")
     assert run_build(course, "--html").returncode == 0
     again = run_build(course, "--html")
     assert again.stdout.strip() == "nothing changed since the last build: 1 deck up to date"

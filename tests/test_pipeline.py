@@ -7,7 +7,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from helpers.course import run_build
+from helpers.course import only_decks, run_build
 
 pytestmark = pytest.mark.slow  # builds through the real kernel, Marp CLI and Chromium
 
@@ -148,8 +148,7 @@ def test_course_and_command_line_mistakes(course):
     broken = run_build(course, "--html")
     assert broken.returncode == 1 and "course.yaml:2: invalid YAML" in broken.stderr
     (course / "course.yaml").unlink()
-    for deck in (course / "slides").glob("*.md"):
-        deck.unlink()
+    only_decks(course, {})
     empty = run_build(course)
     assert empty.returncode == 1 and "no decks found" in empty.stderr
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from deckrun.core.errors import DeckError, Location
-from deckrun.core.options import BuildOptions, target_names
+from deckrun.core.options import BuildOptions
 from deckrun.core.project import Project
 from deckrun.execute.capture import OutputLimits
-from deckrun.execute.execution import execute_settings
-from deckrun.execute.remote import Gateway, choose_gateway
-from deckrun.preview.watch import affected_decks
+from deckrun.execute.settings import Gateway, choose_gateway, execute_settings
+from deckrun.preview.sources import affected_decks
 from deckrun.source.cells import Cell, CellOptions
 from deckrun.source.deck import Deck
+from deckrun.source.targets import refreshes, target_names
 
 
 def deck_at(root: Path, front_matter: dict | None = None, cells: tuple[Cell, ...] = ()) -> Deck:
@@ -39,7 +39,7 @@ def test_refresh_targets_name_cells(tmp_path, monkeypatch, target, named):
     monkeypatch.chdir(tmp_path)  # targets are given from the course folder
     cell = snippet_cell(tmp_path)
     assert target_names(target, deck_at(tmp_path, cells=(cell,)), cell) is named
-    assert BuildOptions(refresh=(target,)).refreshes(deck_at(tmp_path), cell) is named
+    assert refreshes(BuildOptions(refresh=(target,)), deck_at(tmp_path), cell) is named
 
 
 def test_execute_settings_take_the_front_matter_over_course_yaml(tmp_path, monkeypatch):
@@ -47,7 +47,8 @@ def test_execute_settings_take_the_front_matter_over_course_yaml(tmp_path, monke
     project = Project(tmp_path, {"execute": {"seed": 3, "env": {"A": "1", "B": 2}, "max-output-lines": 50}})
     deck = deck_at(tmp_path, {"execute": {"seed": 7, "env": {"B": "two"}, "secrets": ["MINE"], "freeze": True}})
     settings = execute_settings(project, deck, BuildOptions())
-    assert (settings.seed, settings.env, settings.secrets, settings.freeze) == (7, {"A": "1", "B": "two"}, ("MINE",), True)
+    assert (settings.seed, settings.env) == (7, {"A": "1", "B": "two"})
+    assert (settings.secrets, settings.freeze) == (("MINE",), True)
     assert settings.limits == OutputLimits(lines=50) and settings.gateway is None
     assert settings.for_keys() == {"seed": 7, "env": {"A": "1", "B": "two"}, "limits": OutputLimits(lines=50),
                                    "secrets": ("MINE",)}  # where it runs is not part of a key

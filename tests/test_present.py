@@ -17,7 +17,7 @@ import pytest
 
 from helpers.browser import Browser
 from helpers.course import REPO, course_files, make_course, only_deck, page_token, run_build
-from helpers.live import READY, cell_of, live, output, run_live, state, wait_output
+from helpers.live import READY, cell_of, live, output, run_live, state, toolbar, wait_output
 from helpers.serving import Watching, post
 
 pytestmark = pytest.mark.slow  # a presenting server, its kernel, Marp and Chromium
@@ -133,6 +133,7 @@ MODEL = cell_of(LINES, 'print("model", model[0])')
 SENTENCE = cell_of(LINES, 'sentence = "she reads"')
 NEXT = cell_of(LINES, 'print("next:", sentence.upper())')
 SLOW = cell_of(LINES, "#| timeout: 30")
+ACTIVE = "svg.bespoke-marp-active section"
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +150,10 @@ def presenting(tmp_path_factory):
 
 @pytest.fixture
 def page(presenting):
-    """The presented page, for one test: the cells it ran are reset after it."""
+    """The presented page at slide 2, for one test: the cells it ran are reset after it."""
     server, browser, _ = presenting
+    browser.eval("location.hash = '#2'")
+    browser.wait("!!document.querySelector('svg.bespoke-marp-active section[id=\"2\"]')")
     yield browser
     for cell in live(browser, "cells"):
         if browser.eval(state(cell)) != "built":
@@ -189,7 +192,7 @@ def test_an_error_shows_as_an_error_and_b_brings_the_built_output_back(page):
     run_live(page, USES, "print(base / 0)")
     wait_output(page, USES, "ZeroDivisionError")
     assert page.eval(f"{state(USES)} === 'failed'")
-    assert "B: the built output back" in page.eval(f"document.querySelector('[data-deckrun-toolbar=\"{USES}\"]').textContent")
+    assert "B: the built output back" in page.eval(f"{toolbar(USES)}.textContent")
     page.eval("document.activeElement.blur(), true")
     page.press("b")
     page.wait(f"{state(USES)} === 'built' && {output(USES)}.includes('answer 42')")
@@ -224,7 +227,8 @@ def test_a_flood_of_output_is_bounded_and_stays_on_its_slide(page):
     assert len(shown) <= 200 and shown[-1].startswith("line")  # its last lines
     slide = page.eval("(() => { const s = document.querySelector('svg.bespoke-marp-active section');"
                       " const box = s.getBoundingClientRect();"
-                      " return [...s.querySelectorAll('*')].every(e => e.getBoundingClientRect().bottom <= box.bottom + 1) })()")
+                      " return [...s.querySelectorAll('*')]"
+                      ".every(e => e.getBoundingClientRect().bottom <= box.bottom + 1) })()")
     assert slide
     live(page, "stop", SLOW)
     wait_output(page, SLOW, "KeyboardInterrupt", timeout=30)
@@ -233,16 +237,16 @@ def test_a_flood_of_output_is_bounded_and_stays_on_its_slide(page):
 def test_input_is_answered_with_an_error_not_a_hang(page):
     run_live(page, SLOW, 'name = input("Your name? ")\nprint("hello", name)')
     assert "StdinNotImplementedError" in wait_output(page, SLOW, "StdinNotImplementedError", timeout=30)
-    status = page.eval(f"document.querySelector('[data-deckrun-toolbar=\"{SLOW}\"] [data-deckrun-status]').title")
+    status = page.eval(f"{toolbar(SLOW)}.querySelector('[data-deckrun-status]').title")
     assert "input() cannot be answered" in status and "write the value into the code" in status
 
 
 def test_a_huge_figure_is_scaled_to_its_slide(page):
     page.eval("location.hash = '#8'")
     run_live(page, SLOW, "import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(16, 16))\nplt.plot([1, 2, 3])")
-    page.wait(f"{state(SLOW)} === 'done' && !!document.querySelector('svg.bespoke-marp-active section img')", timeout=60)
-    fits = page.eval("(() => { const s = document.querySelector('svg.bespoke-marp-active section').getBoundingClientRect();"
-                     " const i = document.querySelector('svg.bespoke-marp-active section img').getBoundingClientRect();"
+    page.wait(f"{state(SLOW)} === 'done' && !!document.querySelector('{ACTIVE} img')", timeout=60)
+    fits = page.eval(f"(() => {{ const s = document.querySelector('{ACTIVE}').getBoundingClientRect();"
+                     f" const i = document.querySelector('{ACTIVE} img').getBoundingClientRect();"
                      " return i.bottom <= s.bottom + 1 && i.right <= s.right + 1 && i.height > 50 })()")
     assert fits
 
@@ -251,7 +255,8 @@ BOXES = """(() => [...document.querySelectorAll('section')].map(section => {
   const top = section.getBoundingClientRect()
   return [...section.querySelectorAll('*')].filter(el => !el.closest('[data-deckrun-toolbar]')).map(el => {
     const box = el.getBoundingClientRect()
-    return [el.tagName.toLowerCase().replace('marp-pre', 'pre'), Math.round(box.left - top.left), Math.round(box.top - top.top),
+    return [el.tagName.toLowerCase().replace('marp-pre', 'pre'),
+            Math.round(box.left - top.left), Math.round(box.top - top.top),
             Math.round(box.width), Math.round(box.height)].join(' ')
   })
 }))()"""
@@ -268,7 +273,7 @@ def test_the_controls_move_nothing_on_the_slides(presenting, page):
         page.hover("svg.bespoke-marp-active section > :not(marp-pre)")  # (the mouse off the cells)
         if number == 2:
             page.hover(f'[data-deckrun-cell="{USES}"]')  # its controls show
-            assert page.eval(f"getComputedStyle(document.querySelector('[data-deckrun-toolbar=\"{USES}\"]')).display") == "flex"
+            assert page.eval(f"getComputedStyle({toolbar(USES)}).display") == "flex"
         assert active_boxes(page) == slide, f"slide {number}"
 
 
@@ -313,7 +318,9 @@ def test_nothing_of_the_course_changed(presenting, page):
     server, _, before = presenting
     run_live(page, USES, 'print("not kept")')
     wait_output(page, USES, "not kept")
-    assert course_files(server.root) == before  # slides/, snippets/, _freeze/, build/
+    after = course_files(server.root)  # slides/, snippets/, _freeze/, build/ (but where the preview is)
+    changed = [name for name in sorted(before.keys() | after.keys()) if before.get(name) != after.get(name)]
+    assert changed == ["build/.preview.json"]
 
 
 KILLED = """# Killed
@@ -440,4 +447,5 @@ def test_every_cell_of_session_12_run_live_in_any_order_shows_what_its_slide_sho
 
 FIGURES = """(() => { const parts = deckrunCells.partsOf(%s)
   return deckrunCells.between(parts.outputs, parts.end).filter(node => node.nodeType === 1)
-    .reduce((count, node) => count + node.querySelectorAll('img, iframe').length + (node.matches('img, iframe') ? 1 : 0), 0) })()"""
+    .reduce((count, node) =>
+      count + node.querySelectorAll('img, iframe').length + (node.matches('img, iframe') ? 1 : 0), 0) })()"""

@@ -4,17 +4,14 @@ when one is inserted above), an editor can ask for the slide of a line, a runnin
 output streams onto its slide, and errors show over the deck until fixed."""
 from __future__ import annotations
 
-import http.client
 import json
 import time
-import urllib.parse
 
 import pytest
 
-from helpers.course import make_course, run_build
-from helpers.serving import Watching
-
 from helpers.browser import Browser
+from helpers.course import make_course, only_deck, run_build
+from helpers.serving import Watching, post
 
 pytestmark = pytest.mark.slow  # a watcher, its kernels, Marp and Chromium
 
@@ -38,9 +35,7 @@ for n in range(1, 4):
 @pytest.fixture(scope="module")
 def preview(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("preview") / "course")
-    for deck in (root / "slides").glob("*.md"):
-        deck.unlink()
-    (root / "slides" / "live.md").write_text(DECK)
+    only_deck(root, "live.md", DECK)
     watcher = Watching(root)
     with Browser() as browser:
         yield watcher, browser
@@ -107,27 +102,17 @@ def test_an_error_shows_over_the_deck_and_goes_when_fixed(page):
     assert browser.eval("window.keptValue") == 42
 
 
-def post(url: str, path: str, token: str | None, host: str | None = None) -> int:
-    parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    headers = {"X-Deckrun-Token": token} if token else {}
-    if host:
-        headers["Host"] = host
-    connection.request("POST", path, headers=headers)
-    return connection.getresponse().status
-
-
 def test_an_editor_shows_the_slide_of_its_cursor_line(page):
     watcher, browser = page
     line = DECK.split("\n").index("Charlie text.") + 1
     preview = json.loads((watcher.root / "build" / ".preview.json").read_text())
     assert (watcher.root / "build" / ".preview.json").stat().st_mode & 0o077 == 0  # it holds the token
     path = f"/_deckrun/goto?file=slides/live.md&line={line}"
-    assert post(watcher.url, path, None) == 403                       # no token
-    assert post(watcher.url, path, "guess") == 403                    # a wrong one
-    assert post(watcher.url, path, preview["token"], host="evil.example:80") == 403  # DNS rebinding
-    assert post(watcher.url, "/_deckrun/goto?file=slides/live.md&line=x", preview["token"]) == 400
-    assert post(watcher.url, path, preview["token"]) == 204
+    assert post(watcher.url, path, None, None)[0] == 403                       # no token
+    assert post(watcher.url, path, None, "guess")[0] == 403                    # a wrong one
+    assert post(watcher.url, path, None, preview["token"], host="evil.example:80")[0] == 403  # DNS rebinding
+    assert post(watcher.url, "/_deckrun/goto?file=slides/live.md&line=x", None, preview["token"])[0] == 400
+    assert post(watcher.url, path, None, preview["token"])[0] == 204
     browser.wait("location.hash === '#4'")
     counted = DECK.split("\n").index('    print("tick", n, flush=True)') + 1
     proc = run_build(watcher.root, "goto", f"slides/live.md:{counted}")  # as the VS Code task calls it

@@ -242,7 +242,8 @@ def printed_sizes(pdf: Path, wanted: str) -> list[float]:
 def test_the_default_handout_prints_code_and_prose_legibly(published):
     root, _ = published
     site = root / "build" / "site"
-    code, prose = printed_sizes(site / "lesson-handout.pdf", "squares ="), printed_sizes(site / "lesson-handout.pdf", "Lists and loops")
+    handout = site / "lesson-handout.pdf"
+    code, prose = printed_sizes(handout, "squares ="), printed_sizes(handout, "Lists and loops")
     assert code and prose
     assert min(code + prose) >= 7.0, (code, prose)
 

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from helpers.course import page_token
 from deckrun.preview.server import Broadcast, PreviewServer
+from helpers.course import page_token
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_nothing_outside_build_is_served(served, path):
     assert status == 404 and "private notes" not in body
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:1", "localhost.evil.example:{port}"])
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:1",
+                                  "localhost.evil.example:{port}"])
 def test_requests_for_another_host_are_refused(served, host):
     server, _ = served
     status, body = request(server, "GET", "/deck.html", host=host.format(port=server.port))

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers.course import REPO
 from deckrun.core.project import load_project
 from deckrun.core.tools import node, node_packages
 from deckrun.render.check import slide_locations
 from deckrun.source.audience import with_lecturer_badge, without_lecturer_content
 from deckrun.source.deck import load_deck
 from deckrun.source.slides import parse_slides
+from helpers.course import REPO
 
 TRICKY = """---
 marp: true
@@ -63,7 +63,8 @@ Fifth ![w](pic.png)
 def marp_view(tmp_path: Path, markdown: str) -> dict:
     deck = tmp_path / "deck.md"
     deck.write_text(markdown)
-    out = subprocess.run([str(node()), str(REPO / "tests" / "helpers" / "marp_slides.cjs"), str(node_packages(REPO)), str(deck)],
+    script = REPO / "tests" / "helpers" / "marp_slides.cjs"
+    out = subprocess.run([str(node()), str(script), str(node_packages(REPO)), str(deck)],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
@@ -81,7 +82,8 @@ def test_references_are_what_slides_load():
     assert [(r.url, r.alt) for r in deck.slides[4].references] == [("pic.png", "w"), ("logo.svg", "logo")]
     assert {r.url for r in deck.slides[5].references} == {"bg.jpg", "https://example.org/x.png", "logo.svg"}
     assert "not a comment" not in str(deck.slides[3].references)
-    iframe = parse_slides('<iframe src="https://v.example/embed/1" title="A talk"></iframe>\n\n![bg right:40% A cat](c.png)\n')
+    iframe = parse_slides('<iframe src="https://v.example/embed/1" title="A talk"></iframe>\n\n'
+                          '![bg right:40% A cat](c.png)\n')
     assert [(r.url, r.kind, r.alt) for r in iframe.slides[0].references] == [
         ("https://v.example/embed/1", "embed", "A talk"), ("c.png", "background", "A cat")]
 

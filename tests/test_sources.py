@@ -99,7 +99,8 @@ def test_code_on_a_slide_is_never_a_template(root):
                       "```yaml\nrun: echo ${{ secrets.HF_TOKEN }}\nsteps: {% for s in steps %}\n```\n\n"
                       "```python\nprint(f\"{{x}}\")\n```\n\n$$\n\\mathbf{{x}}\n$$\n\n"
                       "```text {template}\ncode {{ course.code }}\n```\n\n"
-                      "```jinja\n{% for s in steps %}{{ s }}{% endfor %}\n```\n\n{% raw %}\n{{ left alone }}\n{% endraw %}\n"
+                      "```jinja\n{% for s in steps %}{{ s }}{% endfor %}\n```\n\n"
+                      "{% raw %}\n{{ left alone }}\n{% endraw %}\n"
                       "Done {{ 1 + 1 }}\n")
     assert deck.markdown == ("---\nmarp: true\n---\n\n# ABC1: `{{ name }}`, `{% if x %}` and ``{# c #}``\n\n"
                              "```yaml\nrun: echo ${{ secrets.HF_TOKEN }}\nsteps: {% for s in steps %}\n```\n\n"

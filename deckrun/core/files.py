@@ -4,13 +4,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .errors import Location, ToolError
 
@@ -47,7 +48,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         if exc.errno in _FULL:
-            raise DiskFull(path, exc.strerror) from None
+            raise DiskFull(path, exc.strerror or str(exc)) from None
         raise
     try:
         with os.fdopen(handle, "wb") as out:
@@ -59,7 +60,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
     except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.errno in _FULL:
-            raise DiskFull(path, exc.strerror) from None
+            raise DiskFull(path, exc.strerror or str(exc)) from None
         raise
 
 
@@ -145,10 +146,10 @@ def file_lock(path: Path, waiting: Callable[[], None] | None = None) -> Iterator
             _unlock(handle)
 
 
-if os.name == "nt":  # pragma: no cover (a test imports this module on a Windows-like system)
+if sys.platform == "win32":  # (tests/test_portability.py imports it so)
     import msvcrt
 
-    def _try_lock(handle) -> bool:
+    def _try_lock(handle: BinaryIO) -> bool:
         handle.seek(0)
         try:
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
@@ -156,29 +157,29 @@ if os.name == "nt":  # pragma: no cover (a test imports this module on a Windows
         except OSError:
             return False
 
-    def _lock(handle) -> None:
+    def _lock(handle: BinaryIO) -> None:
         while not _try_lock(handle):
             import time
 
             time.sleep(0.2)
 
-    def _unlock(handle) -> None:
+    def _unlock(handle: BinaryIO) -> None:
         handle.seek(0)
         msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
 else:
     import fcntl
 
-    def _try_lock(handle) -> bool:
+    def _try_lock(handle: BinaryIO) -> bool:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
             return False
 
-    def _lock(handle) -> None:
+    def _lock(handle: BinaryIO) -> None:
         fcntl.flock(handle, fcntl.LOCK_EX)
 
-    def _unlock(handle) -> None:
+    def _unlock(handle: BinaryIO) -> None:
         fcntl.flock(handle, fcntl.LOCK_UN)
 
 

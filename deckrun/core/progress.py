@@ -8,13 +8,30 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
 
 from .errors import DeckError, Location, ToolError
 
-if TYPE_CHECKING:  # what the stages report about
-    from ..execute.outputs import CellResult
-    from ..source.cells import Cell
+
+class Described(Protocol):
+    """What a log says of a cell: where it is (the source stage's Cell)."""
+
+    def describe(self, root: Path | None = None) -> str: ...
+
+
+class Failure(Protocol):
+    @property
+    def ename(self) -> str: ...
+
+
+class Finished(Protocol):
+    """What a log says of a cell's run: how long, and whether it raised (the execute
+    stage's CellResult)."""
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def error(self) -> Failure | None: ...
 
 
 class Progress:
@@ -113,7 +130,7 @@ class DeckLog:
         else:
             self.lines.append(text)
 
-    def on_cell_start(self, index: int, total: int, cell: Cell, replay: bool = False) -> None:
+    def on_cell_start(self, index: int, total: int, cell: Described, replay: bool = False) -> None:
         self._cell = f"  [{index + 1}/{total}] {cell.describe()}" + (" (replay: state only)" if replay else "")
         if self.live:
             with self.progress._lock:
@@ -123,7 +140,7 @@ class DeckLog:
     def on_cell_output(self, name: str, text: str) -> None:
         """(What a cell prints goes to its slide, not to the terminal.)"""
 
-    def on_cell_executed(self, result: CellResult) -> None:
+    def on_cell_executed(self, result: Finished) -> None:
         took = f" {result.seconds:.1f}s" + (f" {result.error.ename}" if result.error else "")
         if self.live:
             self.progress._print(took)

@@ -11,7 +11,8 @@ from .errors import DeckError, Location, read_source
 COURSE_FILE = "course.yaml"
 DEFAULT_LANG = "en"
 # A BCP 47 language tag: language, then optional script, region and variants (en, pt-BR, zh-Hant-TW).
-_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|\d{3}))?(-([A-Za-z\d]{5,8}|\d[A-Za-z\d]{3}))*$")
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|\d{3}))?"
+                           r"(-([A-Za-z\d]{5,8}|\d[A-Za-z\d]{3}))*$")
 FREEZE_DIR = "_freeze"  # the execution cache (see execute/cache.py)
 # Folders of a course that hold what tools made, not sources: never watched, fingerprinted
 # or published.

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
-import re
 import tempfile
 import threading
 import time
@@ -85,7 +85,7 @@ def _installed(folder: Path) -> bool:
         found = json.loads((folder / "node_modules" / "@marp-team" / "marp-cli" / "package.json").read_text())
     except (OSError, ValueError):
         return False
-    return found.get("version") == _pinned_marp()
+    return bool(found.get("version") == _pinned_marp())
 
 
 @lru_cache(maxsize=1)
@@ -114,9 +114,13 @@ def install_node_modules(say: Callable[[str], None]) -> Path:
     cache's only when complete (a failed install leaves nothing); its node_modules."""
     target = cache_folder()
     failed = target.with_name(target.name + ".failed")  # why the last try failed, for those that waited on it
-    waited = []
-    with _INSTALLING, file_lock(target.with_name(target.name + ".lock"), lambda: waited.append(
-            say("waiting for another deckrun installing the Marp CLI ..."))):
+    waited: list[bool] = []
+
+    def wait() -> None:
+        say("waiting for another deckrun installing the Marp CLI ...")
+        waited.append(True)
+
+    with _INSTALLING, file_lock(target.with_name(target.name + ".lock"), wait):
         if _installed(target):
             return target / "node_modules"
         if (waited or _FAILED) and failed.is_file() and time.time() - failed.stat().st_mtime < _FRESH_FAILURE:
@@ -136,7 +140,8 @@ _FRESH_FAILURE = 600  # seconds: a failure another deckrun met this recently is 
 
 
 def _npm_ci(target: Path, say: Callable[[str], None]) -> None:
-    npm = next((p for p in (node().parent.parent / "lib", node().parent) if (p / "node_modules" / "npm").exists()), None)
+    npm = next((p for p in (node().parent.parent / "lib", node().parent)
+                if (p / "node_modules" / "npm").exists()), None)
     cli = npm / "node_modules" / "npm" / "bin" / "npm-cli.js" if npm else None
     command = [str(node()), str(cli)] if cli else [shutil.which("npm") or "npm"]
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,8 @@ def tools(root: Path) -> list[Tool]:
         from ..render.marp import find_browser
 
         browser = find_browser()
-        found.append(Tool("Chrome/Chromium/Edge", True, f"{_version([str(browser), '--version']) or 'found'} ({browser})"))
+        version = _version([str(browser), "--version"]) or "found"
+        found.append(Tool("Chrome/Chromium/Edge", True, f"{version} ({browser})"))
     except ToolError as exc:
         found.append(Tool("Chrome/Chromium/Edge", True, "", str(exc).replace("\n", " ")))
     dot = shutil.which("dot")
@@ -116,5 +117,6 @@ def doctor(root: Path, progress: Progress) -> int:
             missing += tool.needed
             progress.line(f"  {'MISSING' if tool.needed else 'absent':<8} {tool.name}: {tool.advice}")
     progress.line("everything a build needs is here" if not missing else
-                  f"{missing} tool{'s' if missing != 1 else ''} a build needs {'are' if missing != 1 else 'is'} missing")
+                  f"{missing} tool{'s' if missing != 1 else ''} a build needs "
+                  f"{'are' if missing != 1 else 'is'} missing")
     return 1 if missing else 0

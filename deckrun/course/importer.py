@@ -10,6 +10,7 @@ import base64
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -152,6 +153,7 @@ class _Converter:
             return text
         for i in items:
             match = _LIST_ITEM.match(lines[i])
+            assert match  # (the items are the lines it matches)
             marker = "* " if match.group("bullet") else f"{match.group('number')}) "
             lines[i] = match.group("indent") + marker + lines[i][match.end():]
         return "\n".join(lines)
@@ -159,7 +161,7 @@ class _Converter:
     def _attachments(self, number: int, cell: NotebookCell) -> str:
         """Images pasted into the cell (attachment:...) and images beside the notebook,
         copied to slides/images/NAME/ and linked from there."""
-        def image(match: re.Match) -> str:
+        def image(match: re.Match[str]) -> str:
             target = match.group("target")
             folder = f"images/{self.name}"
             if target.startswith("attachment:"):
@@ -200,12 +202,12 @@ class _Converter:
         if cell.slideshow != "skip":
             self.slides[-1].blocks.append(f'{{{{ snippet("{self.name}.py#{label}") }}}}')
 
-    def _options(self, number: int, cell: NotebookCell) -> tuple[str, dict]:
+    def _options(self, number: int, cell: NotebookCell) -> tuple[str, dict[str, Any]]:
         """The cell's own `#|` options that deckrun knows (the others are reported and
         dropped), with its tags' options over them."""
         lines = cell.source.strip("\n").split("\n")
         count = next((i for i, line in enumerate(lines) if not line.startswith("#|")), len(lines))
-        kept: dict = {}
+        kept: dict[str, Any] = {}
         for line in lines[:count]:
             try:
                 raw = yaml.safe_load(line[2:]) or {}
@@ -218,7 +220,8 @@ class _Converter:
         for tag in cell.tags:
             if tag not in ("remove-input", "hide-input", "remove-output", "hide-output", "remove-cell",
                            "hide-cell", "raises-exception") and not tag.startswith("slide"):
-                self.unmapped.append(f"cell {number}: tag '{tag}' has no meaning for deckrun (kept in the notebook only)")
+                self.unmapped.append(f"cell {number}: tag '{tag}' has no meaning for deckrun "
+                                     "(kept in the notebook only)")
         kept.update(cell.tag_options())
         if cell.raised and "error" not in kept:  # it raised when the notebook ran: its slide shows that
             kept["error"] = True
@@ -259,7 +262,7 @@ def _notes(notes: list[str]) -> str:
     return _raw(f"<!--\n{text}\n-->")
 
 
-def _yaml_lines(options: dict) -> list[str]:
+def _yaml_lines(options: dict[str, Any]) -> list[str]:
     """`key: value` lines, one option each, as YAML reads them back."""
     return [yaml.safe_dump({key: value}, default_flow_style=True, width=1000).strip()[1:-1]
             for key, value in options.items()]

@@ -15,8 +15,8 @@ from ..core.files import write_atomic
 from ..core.progress import Progress
 from ..core.project import Project
 from ..source.deck import read_front_matter
-from ..source.slides import parse_slides
 from ..source.marpconfig import marp_config
+from ..source.slides import parse_slides
 from ..source.themes import BUILTIN_THEMES, course_themes
 
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
@@ -121,13 +121,13 @@ def _theme_files(deck: Path, theme: str, known: set[str]) -> list[Path]:
     in a folder beside it or beside a folder above it, up to three up), and those of the
     themes it @imports by name that the course lacks."""
     near = [folder for folder in [deck.parent, *deck.parents[:3]]]
-    sheets = {}
+    sheets: dict[str, Path] = {}
     for folder in near:
         for css in sorted(folder.glob("*.css")) + sorted(folder.glob("*/*.css")):
             found = _THEME.search(css.read_text(encoding="utf-8", errors="replace"))
             if found:
                 sheets.setdefault(found.group(1), css)
-    wanted, files = [theme], []
+    wanted, files = [theme], list[Path]()
     while wanted:
         name = wanted.pop()
         if name in known or any(css == sheets.get(name) for css in files):

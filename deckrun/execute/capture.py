@@ -147,11 +147,12 @@ class OutputCollector:
         if hidden or self._dropped["bytes"]:
             marker = (f"... ({hidden} more line{'s' if hidden != 1 else ''} not kept: the limit is "
                       f"{self.limits.lines} lines and {self.limits.megabytes:g} MB of output a cell)")
-            last = next((i for i in range(len(cleaned) - 1, -1, -1) if isinstance(cleaned[i], Stream)), None)
-            if last is None:
+            streams = [(i, o) for i, o in enumerate(cleaned) if isinstance(o, Stream)]
+            if not streams:
                 cleaned.append(Stream("stdout", marker))
             else:
-                cleaned[last] = Stream(cleaned[last].name, cleaned[last].text + "\n" + marker)
+                last, stream = streams[-1]
+                cleaned[last] = Stream(stream.name, stream.text + "\n" + marker)
             notes.append(f"output cut to {self.limits.lines} lines / {self.limits.megabytes:g} MB "
                          f"({hidden} lines not kept)")
         return CellResult(tuple(cleaned), seconds, datetime.now(timezone.utc).isoformat(timespec="seconds"),

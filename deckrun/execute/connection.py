@@ -7,47 +7,17 @@ restarts, says whether the kernel lives, and shuts it down.
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import sys
 import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, Any, Protocol
 
 from ..core.errors import DeckError, ToolError
-from .capture import OutputLimits
-
-if TYPE_CHECKING:
-    from .remote import Gateway
-
-# Quiet, reproducible defaults for the kernel; a course or deck can add to them.
-KERNEL_ENV = {
-    "PYTHONHASHSEED": "0",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
-    "TOKENIZERS_PARALLELISM": "false",
-    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-}
+from .settings import KernelSettings
 
 
-@dataclass(frozen=True)
-class KernelSettings:
-    cwd: Path
-    snippets_dir: Path
-    seed: int = 0
-    env: dict[str, str] = field(default_factory=dict)
-    limits: OutputLimits = field(default_factory=OutputLimits)
-    secrets: tuple[str, ...] = ()  # more variables whose values are masked in outputs
-    startup_timeout: float = 60.0
-    gateway: Gateway | None = None  # where the kernel runs; None: on this machine
-    kernel: str | None = None       # an installed Jupyter kernelspec (here); None: deckrun's own Python
-
-    def kernel_env(self) -> dict[str, str]:
-        return {**os.environ, **KERNEL_ENV, **self.env}
-
-
-def kernel_spec(name: str):  # -> jupyter_client's KernelSpec
+def kernel_spec(name: str) -> Any:  # (jupyter_client's KernelSpec)
     """An installed kernelspec by name; ToolError naming the ones there are if it is not."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -57,7 +27,8 @@ def kernel_spec(name: str):  # -> jupyter_client's KernelSpec
     except NoSuchKernel:
         known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
         raise ToolError(f"no Jupyter kernel named '{name}' is installed on this machine (installed: {known}; "
-                        "register an environment's kernel with: python -m ipykernel install --user --name NAME)") from None
+                        "register an environment's kernel with: "
+                        "python -m ipykernel install --user --name NAME)") from None
 
 
 def describe_kernel(name: str) -> str:
@@ -69,12 +40,12 @@ def describe_kernel(name: str) -> str:
     return f"{spec.display_name}, {spec.language}: {spec.argv[0] if spec.argv else '?'}"
 
 
-def _specs(named: str | None):  # -> a KernelSpecManager giving the deck's kernel
+def _specs(named: str | None) -> Any:  # (a KernelSpecManager)
     """The deck's kernel: the installed spec it names, else deckrun's own interpreter."""
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 
     class DeckKernel(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        def get_kernel_spec(self, kernel_name: str) -> Any:
             if named is not None:
                 return kernel_spec(named)
             return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -92,7 +63,7 @@ class Connection(Protocol):
 
     def start(self) -> None: ...
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """The kernel's kernel_info reply: its language (name, version), its implementation."""
 
     def prelude(self) -> str:
@@ -104,7 +75,7 @@ class Connection(Protocol):
     def execute(self, code: str, store_history: bool) -> str:
         """Send code to run; its message id."""
 
-    def next_message(self, timeout: float) -> dict:
+    def next_message(self, timeout: float) -> dict[str, Any]:
         """The next iopub message (queue.Empty if none comes in time; KernelDied if the
         connection learns that the kernel is gone)."""
 
@@ -132,10 +103,10 @@ class LocalConnection:
 
     def __init__(self, settings: KernelSettings) -> None:
         self.settings = settings
-        self.manager = None
-        self.client = None
+        self.manager: Any = None  # (jupyter_client's KernelManager and client, once started)
+        self.client: Any = None
         self._sockets: str | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> None:
         from jupyter_client.manager import KernelManager  # slow: only when code runs
@@ -156,8 +127,10 @@ class LocalConnection:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=self.settings.startup_timeout)
 
-    def info(self) -> dict:
-        return self.client.kernel_info(reply=True, timeout=self.settings.startup_timeout)["content"]
+    def info(self) -> dict[str, Any]:
+        reply: dict[str, Any] = self.client.kernel_info(reply=True, timeout=self.settings.startup_timeout)
+        content: dict[str, Any] = reply["content"]
+        return content
 
     def prelude(self) -> str:
         return ""  # it starts in the course's folder, with the deck's environment
@@ -166,10 +139,11 @@ class LocalConnection:
         return repr(str(self.settings.snippets_dir))
 
     def execute(self, code: str, store_history: bool) -> str:
-        return self.client.execute(code, store_history=store_history, allow_stdin=False)
+        return str(self.client.execute(code, store_history=store_history, allow_stdin=False))
 
-    def next_message(self, timeout: float) -> dict:
-        return self.client.get_iopub_msg(timeout=timeout)
+    def next_message(self, timeout: float) -> dict[str, Any]:
+        message: dict[str, Any] = self.client.get_iopub_msg(timeout=timeout)
+        return message
 
     def alive(self) -> bool:
         return self.manager is not None and self.manager.is_alive()
@@ -180,9 +154,9 @@ class LocalConnection:
         code = process.poll() if process is not None else None
         if code is None:
             return "its process is gone"
-        if code < 0:
+        if code < 0:  # (POSIX: the signal that ended it)
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            if -code == signal.SIGKILL:
+            if name == "SIGKILL":
                 return "it was killed (SIGKILL), most often because the machine ran out of memory"
             if -code == signal.SIGSEGV:
                 return "it crashed (segmentation fault, in compiled code)"

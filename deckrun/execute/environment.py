@@ -18,7 +18,8 @@ LOCK_FILE = "requirements.lock"
 COMPANIONS = {"transformers": ("torch",), "torch": ("transformers",)}
 
 
-def describe_environment(modules: "list[str]", every: "Callable[[], dict] | None" = None) -> "dict[str, Any]":
+def describe_environment(modules: "list[str]",
+                         every: "Callable[[], dict[str, list[str]]] | None" = None) -> "dict[str, Any]":
     """Python's version, and for each module the installed distributions that provide it
     with their versions ({} for the standard library and modules no distribution has).
     `every` gives the module -> distributions map (slow to make: made once, when needed).
@@ -28,7 +29,7 @@ def describe_environment(modules: "list[str]", every: "Callable[[], dict] | None
     import sys
 
     mapping = None
-    found = {}
+    found: "dict[str, dict[str, str]]" = {}
     for module in modules:
         if module in sys.stdlib_module_names:
             found[module] = {}
@@ -77,7 +78,7 @@ Probe = Callable[[list[str]], dict[str, Any]]
 def _every_distribution() -> dict[str, list[str]]:
     import importlib.metadata
 
-    return importlib.metadata.packages_distributions()  # scans every installed file list
+    return dict(importlib.metadata.packages_distributions())  # scans every installed file list
 
 
 @lru_cache(maxsize=None)
@@ -86,7 +87,7 @@ def _local(module: str) -> tuple[tuple[str, str], ...]:
 
 
 def local_probe(modules: list[str]) -> dict[str, Any]:
-    """The local kernel's environment is this process's own (see execute.py): asked here,
+    """The local kernel's environment is this process's own (see connection.py): asked here,
     once a module."""
     import platform
 

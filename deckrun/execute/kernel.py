@@ -25,10 +25,11 @@ from typing import Any, Callable
 from ..core.errors import ToolError
 from ..source.cells import Cell
 from .capture import OutputCollector, secret_values, strip_ansi
-from .connection import Connection, KernelDied, KernelSettings
+from .connection import Connection, KernelDied
 from .environment import PROBE_SOURCE
 from .outputs import CellResult, Error, Stream
 from .remote import Shipment, shipment
+from .settings import KernelSettings
 from .timeline import Step
 
 # Seeds the random generators already imported; run before every cell. The published
@@ -205,7 +206,8 @@ class Kernel:
         if result.error or not printed.strip():
             raise ToolError("could not ask the kernel which packages it has: "
                             + (result.error.evalue if result.error else "it printed nothing"))
-        return json.loads(printed)
+        described: dict[str, Any] = json.loads(printed)
+        return described
 
     def _execute(self, code: str, timeout: float, store_history: bool = True,
                  on_stream: OnStream | None = None) -> CellResult:
@@ -270,7 +272,7 @@ def _printed(result: CellResult) -> Any:
     return json.loads("".join(o.text for o in result.outputs if isinstance(o, Stream) and o.name == "stdout"))
 
 
-def _collect(collected: OutputCollector, kind: str, content: dict) -> None:
+def _collect(collected: OutputCollector, kind: str, content: dict[str, Any]) -> None:
     if kind == "stream":
         collected.stream(content["name"], content["text"])
     elif kind in ("execute_result", "display_data"):

@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import threading
+import time
 import urllib.error
 import uuid
 import zipfile
@@ -28,34 +29,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import DeckError, Location, ToolError
-from .connection import KERNEL_ENV, KernelDied, KernelSettings
+from ..core.errors import DeckError, ToolError
+from .connection import KernelDied
+from .settings import KERNEL_ENV, Gateway, KernelSettings
 
-URL_ENV, TOKEN_ENV = "JUPYTER_GATEWAY_URL", "JUPYTER_GATEWAY_AUTH_TOKEN"
+TOKEN_ENV = "JUPYTER_GATEWAY_AUTH_TOKEN"
 UPLOAD_LIMIT_MB = 100     # the course's files sent to a remote kernel, at most
 CONNECT_TIMEOUT = 10.0    # seconds to reach the gateway
+RESTART_WAIT = 10.0       # seconds a gateway may take to restart a kernel that died
 _CHUNK = 4 * 2**20        # bytes of the archive sent per message
 _SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".git"}
-
-
-@dataclass(frozen=True)
-class Gateway:
-    url: str
-    kernel_name: str = "python3"
-
-
-def choose_gateway(setting: Any, kernel_name: Any, option: str | None, where: Location) -> Gateway | None:
-    """Where a deck's cells run: `--gateway URL`, else `execute: gateway:` (front matter
-    over course.yaml), else $JUPYTER_GATEWAY_URL; none of them: here. `--gateway local`
-    runs here whatever the files say."""
-    url = option or setting or os.environ.get(URL_ENV) or None
-    if url in (None, "local"):
-        return None
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise DeckError(f"'execute: gateway:' must be an http:// or https:// URL, not {url!r}", where)
-    if not isinstance(kernel_name or "", str):
-        raise DeckError(f"'execute: kernel:' must be a kernel name such as python3, not {kernel_name!r}", where)
-    return Gateway(url.rstrip("/"), kernel_name or "python3")
 
 
 class GatewayConnection:
@@ -71,16 +54,16 @@ class GatewayConnection:
         self.token = os.environ.get(TOKEN_ENV) or None
         self.kernel_id: str | None = None
         self.session = uuid.uuid4().hex
-        self._socket = None
+        self._socket: Any = None  # a websocket-client WebSocket once started
         self._send_lock = threading.Lock()
-        self._iopub: queue.Queue = queue.Queue()
-        self._shell: queue.Queue = queue.Queue()
+        self._iopub: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._shell: queue.Queue[Any] = queue.Queue()
         self._closed = threading.Event()
-        self._info: dict = {}  # its kernel_info reply
+        self._info: dict[str, Any] = {}  # its kernel_info reply
 
     # -- the kernel's life, over REST
 
-    def _request(self, method: str, path: str, body: dict | None = None,
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None,
                  timeout: float = CONNECT_TIMEOUT) -> Any:
         import urllib.request  # (slow to import: a local build never needs it)
 
@@ -121,7 +104,7 @@ class GatewayConnection:
         except Exception as exc:  # noqa: BLE001 (HTTP, WebSocket and OS errors alike)
             raise _explain(exc, self.gateway) from None
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         return self._info
 
     def prelude(self) -> str:
@@ -152,10 +135,23 @@ class GatewayConnection:
             if self._socket is not None:
                 self._socket.close()
             if self.kernel_id is not None:
-                self._request("DELETE", f"/api/kernels/{self.kernel_id}")
+                self._delete_kernel()
         except Exception:  # noqa: BLE001 (a gateway that is gone has nothing left to stop)
             pass
         self._socket = self.kernel_id = None
+
+    def _delete_kernel(self) -> None:
+        """Shut the kernel down. One that died is being restarted by the gateway, which
+        refuses (500) until it is back: asked again for a few seconds, not left running."""
+        deadline = time.monotonic() + RESTART_WAIT
+        while True:
+            try:
+                self._request("DELETE", f"/api/kernels/{self.kernel_id}")
+                return
+            except urllib.error.HTTPError as refused:
+                if refused.code == 404 or time.monotonic() > deadline:
+                    return
+            time.sleep(0.25)
 
     # -- messages, over the WebSocket
 
@@ -167,7 +163,7 @@ class GatewayConnection:
         except Exception:  # noqa: BLE001 (closed, by us or by the gateway)
             self._closed.set()
 
-    def _send(self, msg_type: str, content: dict) -> str:
+    def _send(self, msg_type: str, content: dict[str, Any]) -> str:
         msg_id = uuid.uuid4().hex
         message = {"header": {"msg_id": msg_id, "username": "deckrun", "session": self.session,
                               "msg_type": msg_type, "version": "5.3",
@@ -210,7 +206,7 @@ class GatewayConnection:
         except queue.Empty:
             pass
 
-    def next_message(self, timeout: float) -> dict:
+    def next_message(self, timeout: float) -> dict[str, Any]:
         """The next iopub message; the gateway's word that the kernel restarted, died or
         was shut down (culled for being idle) is the kernel's death."""
         try:
@@ -267,8 +263,8 @@ def shipment(root: Path, files: list[Path]) -> Shipment:
                         detail="Keep large data on the remote machine and read it from there, "
                                "or make data/ smaller.")
     code = ["__deckrun_archive = bytearray()"]
-    code += [f"__deckrun_archive += __import__('base64').b64decode({base64.b64encode(archive[at:at + _CHUNK]).decode()!r})"
-             for at in range(0, len(archive), _CHUNK)]
+    chunks = (base64.b64encode(archive[at:at + _CHUNK]).decode() for at in range(0, len(archive), _CHUNK))
+    code += [f"__deckrun_archive += __import__('base64').b64decode({chunk!r})" for chunk in chunks]
     return Shipment(digest, tuple(code + [_UNPACK]))
 
 

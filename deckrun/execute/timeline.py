@@ -68,7 +68,7 @@ class Timeline:
     lost: set[tuple[str, int]] = field(default_factory=set)  # versions whose value the kernel no longer holds
     holding: dict[str, int] = field(default_factory=dict)    # name -> the place of the version it holds now
     _forget: list[tuple[str, int]] = field(default_factory=list)
-    _serials: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _serials: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     # -- the deck's code
 
@@ -76,7 +76,8 @@ class Timeline:
         """The deck as it is now. An edit in place keeps the records (what it invalidates
         shows in `valid`); cells added or removed drop the records from the first change on."""
         if len(codes) != len(self.codes):
-            first = next((i for i, (a, b) in enumerate(zip(codes, self.codes)) if a != b), min(len(codes), len(self.codes)))
+            first = next((i for i, (a, b) in enumerate(zip(codes, self.codes)) if a != b),
+                         min(len(codes), len(self.codes)))
             for index in [i for i in self.runs if i >= first]:
                 self._drop(index)
         self.codes = list(codes)
@@ -205,6 +206,9 @@ class Timeline:
     def step(self, index: int, code: str | None = None, learned: frozenset[str] = frozenset()) -> Step:
         """What the kernel does around running cell `index` (with `code`, else the cell's
         own): the values of its place put back, its reads noted. Call `record` after."""
+        if index >= len(self.codes):  # (a place the deck was not told of: this code is the cell there)
+            self.codes.extend([""] * (index + 1 - len(self.codes)))
+            self.codes[index] = code or ""
         code = self.codes[index] if code is None else code
         valid = self.valid()
         versions, unknown = self.versions_at(index, valid)

@@ -11,10 +11,11 @@ from typing import Iterator
 from ..core.errors import DeckError
 from ..source.analysis import code_facts
 from ..source.cells import Cell
-from .connection import Connection, KernelDied, KernelSettings, LocalConnection
+from .connection import Connection, KernelDied, LocalConnection
 from .kernel import Kernel, OnStream
 from .outputs import CellResult
 from .remote import GatewayConnection
+from .settings import KernelSettings
 from .timeline import Timeline
 
 

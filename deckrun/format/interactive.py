@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..execute.cache import Cache
 from ..execute.outputs import CellResult, Rich
@@ -23,7 +23,7 @@ _SCRIPTED = re.compile(r"<script\b|\son\w+\s*=|javascript:|<iframe\b|<object\b|<
 class Library:
     """A browser library outputs load from a CDN, and its pinned copy in node_modules.
     `module` is its AMD name when require.js loads it (paths: {d3: 'https://...'})."""
-    address: re.Pattern
+    address: re.Pattern[str]
     copy: str
     module: str = ""
     global_name: str = ""
@@ -104,13 +104,13 @@ def still_key(page: str) -> str:
     return hashlib.sha256(page.encode()).hexdigest()
 
 
-def pages(results: list[CellResult], modules: Path | None) -> list[str]:
+def pages(results: Sequence[CellResult], modules: Path | None) -> list[str]:
     """The frame page of each interactive output among a deck's results."""
     found = (interactive_html([o for o in result.outputs if isinstance(o, Rich)]) for result in results)
     return [document(html, modules) for html in found if html]
 
 
-def still_pictures(results: list[CellResult], modules: Path | None, cache: Cache,
+def still_pictures(results: Sequence[CellResult], modules: Path | None, cache: Cache,
                    take: Callable[[str, str], bytes]) -> dict[str, bytes]:
     """Still pictures of a deck's interactive outputs: from the cache, else taken now by
     `take(page, key)` (in the browser) and kept in the cache."""

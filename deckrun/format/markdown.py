@@ -10,17 +10,17 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import jinja2
 
-from ..source.cells import Cell, CellOptions
 from ..core.files import write_atomic
-from .interactive import document, interactive_html, still_key
 from ..execute.outputs import CellResult, Error, Output, OutputKind, Rich, Stream, best_kind
+from ..source.cells import Cell, CellOptions
 from ..source.deck import MARKER_PATTERN, Deck
+from .interactive import document, interactive_html, still_key
 
 
 class Templates:
@@ -32,7 +32,7 @@ class Templates:
         self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=False,
                                       keep_trailing_newline=False, undefined=jinja2.StrictUndefined)
 
-    def render(self, template: str, **context) -> str:
+    def render(self, template: str, **context: Any) -> str:
         return self.env.get_template(f"{template}.md.j2").render(**context).strip("\n")
 
 
@@ -60,7 +60,7 @@ class FigureFolder:
 class CellFormatter:
     """Cell results as Marp Markdown. `node_modules` holds the browser libraries that
     interactive outputs get inlined; `stills` the still pictures of interactive outputs
-    (live.still_key -> PNG) that paper shows instead."""
+    (interactive.still_key -> PNG) that paper shows instead."""
 
     def __init__(self, templates: Templates, figures: FigureFolder, node_modules: Path | None = None,
                  stills: Mapping[str, bytes] | None = None, marks: Callable[[Cell], str] | None = None) -> None:
@@ -162,13 +162,14 @@ def markdown_to_html(text: str) -> str:
     """Markdown a cell displayed, as HTML (HTML inside it is shown as text, not run)."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    html: str = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return html
 
 
 def one_block(html_text: str) -> str:
     """HTML with no blank line, so Markdown takes it as one block and reads none of it:
     blank lines go, and newlines inside <pre> are kept as character references."""
-    def keep_newlines(found: re.Match) -> str:
+    def keep_newlines(found: re.Match[str]) -> str:
         return found.group(0).replace("\n", "&#10;")
 
     html_text = re.sub(r"<pre\b[\s\S]*?</pre>", keep_newlines, html_text, flags=re.IGNORECASE)
@@ -198,9 +199,9 @@ def inject(deck: Deck, formatted: list[str]) -> str:
     """Put each cell's Markdown where its marker is, indented like the marker's line, so a
     cell inside a list item stays inside it. A marker after text on its line (`2. Step
     {{ snippet(...) }}`) starts its block on the next line."""
-    def replace(line_match: re.Match) -> str:
+    def replace(line_match: re.Match[str]) -> str:
         prefix, body = line_match.group(1), formatted[int(line_match.group(2))].split("\n")
-        lead = _LIST_ITEM_LEAD.match(prefix).group(0)
+        lead = lead_match.group(0) if (lead_match := _LIST_ITEM_LEAD.match(prefix)) else ""
         indent = " " * len(lead)
         first = [prefix + body[0]] if prefix == lead else [prefix.rstrip(), "", indent + body[0]]
         return "\n".join(first + [indent + line if line else "" for line in body[1:]])

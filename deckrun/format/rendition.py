@@ -7,22 +7,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, Sequence
 
-from .assets import Assets, localize
-from ..execute.cache import Cache
 from ..core.errors import ToolError
 from ..core.files import write_if_changed
-from .markdown import CellFormatter, FigureFolder, inject, templates_for
-from .interactive import still_pictures
-from ..execute.outputs import CellResult
 from ..core.project import Project, course_language
 from ..core.tools import node_packages
+from ..execute.cache import Cache
+from ..execute.outputs import CellResult
+from ..fetch.assets import Assets
 from ..source.audience import with_lecturer_badge
-from ..source.slides import parse_slides
 from ..source.cells import Cell
 from ..source.deck import Deck
+from ..source.slides import parse_slides
 from ..source.themes import course_themes, theme_colours
+from .assets import localize
+from .interactive import still_pictures
+from .markdown import CellFormatter, FigureFolder, inject, templates_for
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Rendition:
         return self.screen if fmt == "html" else self.paper
 
 
-def deck_markdown(deck: Deck, results: list[CellResult], project: Project,
+def deck_markdown(deck: Deck, results: Sequence[CellResult], project: Project,
                   stills: dict[str, bytes] | None = None, marked: bool = False) -> str:
     """The deck's Markdown with each cell's marker replaced by its code and outputs
     (figures are written to build/DECK_files/). With `stills` it is for paper: an
@@ -59,7 +60,7 @@ def cell_name(cell: Cell, project: Project) -> str:
     return f"{path.as_posix()}:{where.line}"
 
 
-def still_pictures_of(results: list[CellResult], project: Project,
+def still_pictures_of(results: Sequence[CellResult], project: Project,
                       take: Callable[[str, str], bytes]) -> tuple[dict[str, bytes], list[str]]:
     """Still pictures of the interactive outputs, for paper (taken by `take` in the
     browser the first time, then from the cache); without a browser, paper shows their

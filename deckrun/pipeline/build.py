@@ -11,24 +11,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Sequence
 
-from ..format.assets import Assets
 from ..core.errors import DeckError, Location
-from ..execute.warm import KernelPool
 from ..core.files import Stamp, copy_if_changed, write_atomic
-from ..core.options import BuildOptions, target_names
+from ..core.options import BuildOptions
 from ..core.progress import DeckLog, Progress
 from ..core.project import Project, check_deck_names, course_language
+from ..execute.execution import CellHooks, Execution, Running, execute_cells
+from ..execute.outputs import CellResult
+from ..execute.warm import KernelPool
+from ..fetch.assets import Assets
+from ..format.assets import theme_folder
+from ..format.rendition import Rendition, deck_markdown, slides_at_most, still_pictures_of, write_rendition
 from ..render.marp import MarpWorker, RenderJob, engine_config, render_all
-from ..execute.cache import Cache, CellKey
-from ..execute.outputs import CellResult, Rich
-from ..format.rendition import Rendition, cell_name, deck_markdown, slides_at_most, still_pictures_of, write_rendition
 from ..source.audience import without_lecturer_content
-from ..execute.execution import Execution, execute_cells
-from ..source.cells import Cell
 from ..source.deck import Deck, load_deck
 from ..source.marpconfig import find_marp_config, marp_config
+from ..source.targets import target_names
 from ..source.themes import check_theme
 
 KERNEL_MEMORY = 1.5 * 2**30  # what a kernel with torch and a small model may take
@@ -69,14 +69,8 @@ class DeckReport:
         return self.error is None
 
 
-class CellEvents(Protocol):
-    """Who hears about cells as they run (the preview's pages): `cell` is its FILE:LINE."""
-
-    def running(self, deck: str, cell: str) -> None: ...
-
-    def stream(self, deck: str, cell: str, text: str) -> None: ...
-
-    def ran(self, deck: str, cell: str) -> None: ...
+# Makes outputs: each job's error, or None (render/marp.py's render_all with Marp).
+Renderer = Callable[[list[RenderJob], Path], dict[RenderJob, Exception | None]]
 
 
 @dataclass
@@ -91,8 +85,10 @@ class Session:
     kernels: KernelPool = field(default_factory=KernelPool)
     marp: MarpWorker | None = None
     jobs: int = 0                 # decks built at once; 0: as many as cores and memory allow
-    first_done: Callable[[Deck, Execution], None] | None = None
-    cell_events: CellEvents | None = None  # the preview: its decks' cells are marked and heard
+    first_done: Callable[[Deck, Running], None] | None = None
+    hooks: Callable[[Deck, DeckLog], CellHooks] | None = None  # who hears a deck's cells (else its log)
+    marked: bool = False          # cells marked for the live page (the preview)
+    renderer: Renderer | None = None  # what makes the files (None: the Marp CLI)
 
     @classmethod
     def open(cls, project: Project, options: BuildOptions, progress: Progress, **more: Any) -> "Session":
@@ -102,6 +98,12 @@ class Session:
         self.kernels.shutdown()
         if self.marp:
             self.marp.close()
+
+    def render(self, jobs: list[RenderJob], config: Path) -> dict[RenderJob, Exception | None]:
+        """Make every job's output (see render_all): with the renderer given, else Marp."""
+        if self.renderer is not None:
+            return self.renderer(jobs, config)
+        return render_all(self.project.root, jobs, config, self.marp)
 
     def worker(self) -> MarpWorker:
         """The Marp CLI kept loaded (with a browser, for checks and still pictures)."""
@@ -133,7 +135,7 @@ class Variant:
         return any(fmt != "html" for fmt in self.targets)
 
 
-def render_variant(deck: Deck, results: list[CellResult], variant: Variant, session: Session,
+def render_variant(deck: Deck, results: Sequence[CellResult], variant: Variant, session: Session,
                    log: DeckLog) -> tuple[Rendition, list[PendingRender]]:
     """The one way a deck's results become Markdown for Marp and rendered files (build,
     publish and the preview all come here): the variant's Markdown, written, and the
@@ -145,7 +147,7 @@ def render_variant(deck: Deck, results: list[CellResult], variant: Variant, sess
     def markdown(stills: dict[str, bytes] | None) -> str:
         return audience(deck_markdown(shown, results, project, stills, variant.marked))
 
-    texts, problems = {False: markdown(None)}, []
+    texts, problems = {False: markdown(None)}, list[str]()
     if variant.paper:
         stills, problems = still_pictures_of(results, project, session.take_still)
         texts[True] = markdown(stills)
@@ -171,55 +173,6 @@ def prepare(path: Path, project: Project) -> Deck:
     return deck
 
 
-@dataclass
-class HeardCells:
-    """A deck's cell hooks while previewing: the terminal's log, and the pages told when
-    a shown cell starts, prints and ends (replays and unseen setup are not news)."""
-    log: DeckLog
-    events: CellEvents
-    deck: Deck
-    project: Project
-    _cell: str = ""
-
-    def on_cell_start(self, index: int, total: int, cell: Cell, replay: bool) -> None:
-        self.log.on_cell_start(index, total, cell, replay)
-        shown = not (replay or cell.setup or cell.options.output == "hide")
-        self._cell = cell_name(cell, self.project) if shown else ""
-        if self._cell:
-            self.events.running(self.deck.name, self._cell)
-
-    def on_cell_output(self, name: str, text: str) -> None:
-        if self._cell:
-            self.events.stream(self.deck.name, self._cell, text)
-
-    def on_cell_executed(self, result: CellResult) -> None:
-        self.log.on_cell_executed(result)
-        if self._cell:
-            self.events.ran(self.deck.name, self._cell)
-
-
-_UPDATING = ('<div style="font:600 16px sans-serif;color:#8a5300;background:#fff4e0;padding:2px 10px;'
-             'border-left:4px solid #8a5300">updating: the output of the last run, until this cell has '
-             'run again</div>')
-
-
-def updating_results(project: Project, deck: Deck, execution: Execution) -> list[CellResult] | None:
-    """The results so far of a deck whose later cells still run, those showing their last
-    outputs (if the cache still has them) marked as being updated; None if the deck was
-    never built (nothing to show the update on)."""
-    cache = Cache(project.root)
-    last = {key.code: key for key in cache.manifest(deck.name)}
-    if not last:
-        return None
-
-    def updating(key: CellKey | None) -> CellResult:
-        previous = cache.load(key) if key is not None else None
-        return CellResult((Rich({"text/html": _UPDATING}),) + (previous.outputs if previous else ()))
-
-    return [result if result is not None else updating(last.get(key.code))
-            for result, key in zip(execution.results, execution.keys)]
-
-
 def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog) -> DeckReport:
     """Run (or take from the cache) a deck's cells and write its Marp Markdown; the
     outputs that must be rendered again are left in `report.pending`."""
@@ -228,7 +181,7 @@ def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog
     started = time.monotonic()
     try:
         first_done = session.first_done
-        hooks = log if session.cell_events is None else HeardCells(log, session.cell_events, deck, project)
+        hooks: CellHooks = log if session.hooks is None else session.hooks(deck, log)
         execution = execute_cells(deck, project, options, session.kernels, hooks,
                                   (lambda done: first_done(deck, done)) if first_done else None)
         results = execution.results
@@ -244,7 +197,7 @@ def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog
         report.warnings.extend(f"{cell.describe()}: {note}" for cell, result in zip(deck.cells, results)
                                for note in result.notes)
         targets = {fmt: project.build_dir / f"{deck.name}.{fmt}" for fmt in options.formats}
-        variant = Variant(deck.name, targets, marked=session.cell_events is not None)
+        variant = Variant(deck.name, targets, marked=session.marked)
         rendition, pending = render_variant(deck, results, variant, session, log)
         report.warnings.extend(rendition.warnings)
         report.written += rendition.written
@@ -283,7 +236,7 @@ def engine(session: Session) -> Path:
     """The configuration Marp renders with: the course's Marp configuration and deckrun's
     themes (their remote files cached: see Assets.theme_folder)."""
     project = session.project
-    themes, warnings = session.assets.theme_folder(project.themes_dir, project.build_dir)
+    themes, warnings = theme_folder(session.assets, project.themes_dir, project.build_dir)
     for warning in warnings:
         session.progress.warn(warning)
     return engine_config(project.root, themes, project.build_dir / ".marp")
@@ -294,7 +247,8 @@ def render_stamp(project: Project, markdown: Path, fmt: str, config: Path, image
     configuration, the slides' images (PDF embeds them), the Marp CLI version and its
     options."""
     course = find_marp_config(project.root)
-    themes = [path for folder in (project.themes_dir, project.build_dir / ".themes") for path in sorted(folder.glob("*.css"))]
+    themes = [path for folder in (project.themes_dir, project.build_dir / ".themes")
+              for path in sorted(folder.glob("*.css"))]
     return Stamp.of(fmt, markdown.read_bytes(), config, *themes, *marp_config(project.root).themes,
                     *([course] if course else []), project.root / "package-lock.json", images)
 
@@ -305,7 +259,7 @@ def render_pending(pending: list[PendingRender], session: Session,
     the stamps of those made; returns each one's failure, or None."""
     for fmt in sorted({item.job.fmt for item in pending}):
         session.progress.rendering(fmt + label, sum(item.job.fmt == fmt for item in pending))
-    outcomes = render_all(session.project.root, [item.job for item in pending], engine(session), session.marp)
+    outcomes = session.render([item.job for item in pending], engine(session))
     for item in pending:
         if outcomes[item.job] is None:
             item.stamp.record(item.stamp_file)
@@ -348,7 +302,7 @@ def build_decks(paths: list[Path], options: BuildOptions, session: Session) -> l
         log.done()
         for warning in report.warnings:
             progress.warn(warning)
-        if not report.ok:
+        if report.error is not None:
             progress.failed(deck.path, report.error)
         return report
 
@@ -374,22 +328,6 @@ def build_decks(paths: list[Path], options: BuildOptions, session: Session) -> l
     for report in built:
         if report.ok:
             progress.written(report.deck, report.written, report.seconds)
-        elif report.built is not None:  # it failed at rendering
+        elif report.built is not None and report.error is not None:  # it failed at rendering
             progress.failed(report.deck, report.error)
     return reports + built
-
-
-def check_decks(paths: list[Path], options: BuildOptions, session: Session) -> int:
-    """Build the decks' HTML, then look at each in the browser: one line per finding."""
-    from ..render.check import check_deck
-
-    reports = build_decks(paths, replace(options, formats=("html",)), session)
-    findings = [finding for report in reports if report.built
-                for finding in check_deck(session.worker(), report.built.deck,
-                                          report.built.markdown.with_suffix(".html"))]
-    for finding in findings:
-        session.progress.line(str(finding))
-    failed = sum(not r.ok for r in reports)
-    session.progress.line(f"checked {len(reports) - failed} deck{'s' if len(reports) - failed != 1 else ''}: "
-                          f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}")
-    return 1 if failed or (options.strict and findings) else 0

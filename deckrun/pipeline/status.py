@@ -4,17 +4,22 @@ computed the outputs differ) and `prune` (drop what no deck uses)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from ..core.errors import DeckError, Location, ToolError
 from ..core.options import BuildOptions
 from ..core.progress import Progress
 from ..core.project import Project
 from ..core.tools import node_packages
-from ..execute.cache import Cache, stale_reason
-from ..execute.environment import LOCK_FILE, locked_versions
+from ..execute.cache import Cache
 from ..execute.connection import describe_kernel
-from ..execute.execution import DeckSettings, look_at
+from ..execute.environment import LOCK_FILE, Probe, environment, local_probe, locked_versions
+from ..execute.execution import Plan, plan_deck
+from ..execute.keys import stale_reason
+from ..execute.settings import DeckSettings, execute_settings, kernel_settings
+from ..execute.warm import KernelPool
 from ..format.interactive import pages, still_key
+from ..source.deck import Deck
 from .build import prepare
 
 
@@ -49,7 +54,7 @@ def report_status(project: Project, paths: list[Path], options: BuildOptions, pr
         for index in plan.frozen:
             progress.line(f"  {plan.keys[index].cell}: taken as recorded (--frozen or freeze: true): "
                           f"{stale_reason(plan.keys[index], plan.computed_with[index])}")
-        computed = {name: version for key, result in zip(plan.computed_with, plan.results) if result
+        computed = {name: version for key, result in zip(plan.computed_with, plan.cached) if result
                     for name, version in key.packages.items()}
         unlocked = [f"{name} {version} (locked {locked[name]})" for name, version in sorted(computed.items())
                     if name in locked and locked[name] != version]
@@ -91,8 +96,31 @@ def prune(project: Project, options: BuildOptions, progress: Progress) -> int:
         deck = prepare(path, project)  # a deck that does not load: prune nothing
         plan, _ = look_at(deck, project, options, cache)
         keep.update(key.key for key in plan.keys + plan.computed_with)
-        stills.update(still_key(page) for page in pages([r for r in plan.results if r], node_packages(project.root)))
+        stills.update(still_key(page) for page in pages([r for r in plan.cached if r], node_packages(project.root)))
     entries, blobs = cache.prune(keep, stills)
     progress.line(f"removed {entries} cache entr{'y' if entries == 1 else 'ies'} and "
                   f"{blobs} figure{'' if blobs == 1 else 's'} no deck uses")
     return 0
+
+
+def look_at(deck: Deck, project: Project, options: BuildOptions, cache: Cache,
+            distributions: Sequence[str] = ()) -> tuple[Plan, dict[str, str]]:
+    """A deck's plan without running anything (status, prune), and the versions its kernel
+    has of `distributions` (those it has): asked here, or of a remote kernel started for
+    the question and shut down after."""
+    settings = execute_settings(project, deck, options)
+    if settings.own_python:
+        return plan_deck(deck, project, options, cache, settings, local_probe), installed(local_probe, distributions)
+    pool = KernelPool()
+    try:
+        with pool.lease(deck.path, kernel_settings(project, settings)) as warm:
+            return plan_deck(deck, project, options, cache, settings, warm.kernel.describe), \
+                installed(warm.kernel.describe, distributions)
+    finally:
+        pool.shutdown()
+
+
+def installed(probe: Probe, distributions: Sequence[str]) -> dict[str, str]:
+    """{distribution: version} of those installed (a distribution's name finds it as a module's would)."""
+    found = environment(probe, set(distributions)).modules if distributions else {}
+    return {name: versions[name] for name, versions in found.items() if name in versions}

@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 
 from ..core.errors import DeckError, ToolError
 from ..execute.connection import KernelDied
-from ..execute.execution import error_hint
+from ..execute.failures import error_hint
 from ..execute.outputs import CellResult, Error
 from ..execute.warm import WarmKernel
 from ..source.cells import Cell
@@ -198,7 +198,12 @@ class LiveDeck:
         deck = self.deck.name
         self.events.running(deck, name, job.ticket)
         cell = replace(self.deck.cells[job.cell], code=job.code)
-        streamer = _Streamer(lambda text: self.current(job) and self.events.stream(deck, name, text, job.ticket))
+
+        def send(text: str) -> None:
+            if self.current(job):
+                self.events.stream(deck, name, text, job.ticket)
+
+        streamer = _Streamer(send)
         try:
             with self.kernel() as warm:
                 with self._ready:
@@ -223,7 +228,8 @@ class LiveDeck:
         if not self.current(job):
             return
         error = result.error
-        failed = f"{error.ename}: {error.evalue} {error_hint(error.ename)}".strip() if error and not cell.options.error else ""
+        shown = error is not None and not cell.options.error
+        failed = f"{error.ename}: {error.evalue} {error_hint(error.ename)}".strip() if error and shown else ""
         self.events.result(deck, name, job.ticket, self.outputs_html(cell, result), failed, result.seconds)
 
     def _replay(self, warm: WarmKernel, index: int, codes: list[str]) -> None:
@@ -261,7 +267,7 @@ class _Streamer:
     that prints without end sends its latest lines, not every line); what waits is sent
     when its time comes even if the cell prints nothing more."""
 
-    def __init__(self, send: Callable[[str], object]) -> None:
+    def __init__(self, send: Callable[[str], None]) -> None:
         self.send = send
         self.pending = ""
         self.sent = 0.0

@@ -26,9 +26,10 @@ import re
 import shutil
 import tempfile
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from ..core.errors import DeckError, Location, ToolError
 from ..core.files import build_lock, write_atomic
@@ -36,9 +37,9 @@ from ..core.options import BuildOptions
 from ..core.progress import Progress
 from ..core.project import Project
 from ..core.tools import node_packages
-from ..execute.execution import execute_settings, kernel_settings
 from ..execute.outputs import CellResult
-from ..execute.warm import KernelPool
+from ..execute.settings import execute_settings, kernel_settings
+from ..execute.warm import KernelPool, WarmKernel
 from ..format.markdown import CellFormatter, FigureFolder, templates_for
 from ..format.rendition import cell_name
 from ..pipeline.build import Session, Variant, build_decks, engine, render_pending, render_variant
@@ -46,7 +47,7 @@ from ..render.marp import MarpWorker, RenderJob, render
 from ..source.cells import Cell
 from ..source.deck import Deck
 from .live import LiveDeck
-from .server import EVENTS, TOKEN_HEADER, Broadcast
+from .server import EVENTS, TOKEN_HEADER, Broadcast, Extras
 
 PRESENT_SCRIPT = Path(__file__).with_name("present.js")
 MAX_CODE = 1_000_000  # characters of a live cell's code
@@ -101,7 +102,7 @@ class Presenter:
         for live in self.decks.values():
             live.start()
 
-    def _kernel(self, deck: Deck):
+    def _kernel(self, deck: Deck) -> _Sending:
         settings = execute_settings(self.project, deck, self.options)
         return _Sending(self.session.kernels.lease(deck.path, kernel_settings(self.project, settings)),
                         self.project)
@@ -125,7 +126,7 @@ class Presenter:
         # cell is its built code exactly, so what the cells after it read stands).
         return live, index, code.replace("\r\n", "\n").replace("\u00a0", " ").rstrip()
 
-    def run(self, request: dict[str, Any]) -> str | None:
+    def run_cell(self, request: dict[str, Any]) -> str | None:
         found = self.find(request)
         if isinstance(found, str):
             return found
@@ -133,7 +134,7 @@ class Presenter:
         live.run(index, code)
         return None
 
-    def reset(self, request: dict[str, Any]) -> str | None:
+    def reset_cell(self, request: dict[str, Any]) -> str | None:
         found = self.find(request, with_code=False)
         if isinstance(found, str):
             return found
@@ -141,7 +142,7 @@ class Presenter:
         self.events.reset(live.deck.name, str(request["cell"]), live.reset(index))
         return None
 
-    def stop(self, request: dict[str, Any]) -> str | None:
+    def stop_cell(self, request: dict[str, Any]) -> str | None:
         found = self.find(request, with_code=False)
         if isinstance(found, str):
             return found
@@ -151,7 +152,7 @@ class Presenter:
             self.events.cancelled(live.deck.name, str(request["cell"]), ticket)
         return None
 
-    def edit(self, request: dict[str, Any]) -> str | None:
+    def edit_cell(self, request: dict[str, Any]) -> str | None:
         """Code typed in one page, for the others (nothing runs)."""
         found = self.find(request)
         if isinstance(found, str):
@@ -160,7 +161,7 @@ class Presenter:
         self.events.edit(live.deck.name, str(request["cell"]), code, str(request.get("view", "")))
         return None
 
-    def keep(self, request: dict[str, Any]) -> str | None:
+    def keep_cell(self, request: dict[str, Any]) -> str | None:
         """Write a live edit back to the cell's source file, then build the deck as a save
         would (the cache takes the new output, the pages are patched)."""
         found = self.find(request)
@@ -181,7 +182,8 @@ class Presenter:
     def outputs_html(self, deck: Deck, cell: Cell, result: CellResult) -> str:
         """A live result as the slides show outputs: the deck's templates, then Marp."""
         formatter = CellFormatter(templates_for(self.project.templates_dir),
-                                  FigureFolder(self.folder / f"{deck.name}_live", f"{PurePosixPath(deck.name).name}_live"),
+                                  FigureFolder(self.folder / f"{deck.name}_live",
+                                               f"{PurePosixPath(deck.name).name}_live"),
                                   node_packages(self.project.root))
         markdown = "\n\n".join(filter(None, formatter.outputs(result.outputs, cell.options, paper=False)))
         if not markdown:
@@ -214,15 +216,15 @@ class Presenter:
 class _Sending:
     """A lease of the deck's kernel that first gives it the course's files."""
 
-    def __init__(self, lease, project: Project) -> None:
+    def __init__(self, lease: AbstractContextManager[WarmKernel], project: Project) -> None:
         self.lease, self.project = lease, project
 
-    def __enter__(self):
+    def __enter__(self) -> WarmKernel:
         warm = self.lease.__enter__()
         warm.kernel.send_files(self.project.root, [self.project.snippets_dir, self.project.root / "data"])
         return warm
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.lease.__exit__(*exc)
 
 
@@ -234,7 +236,8 @@ def write_back(cell: Cell, code: str) -> None:
         return _write_back_notebook(cell, code)
     lines = path.read_text(encoding="utf-8").split("\n")
     old = cell.code.split("\n")
-    indent = re.match(r"[ \t]*", lines[cell.reference.line - 1] if path == cell.reference.path and cell.reference.line else "").group(0)
+    marked = lines[cell.reference.line - 1] if path == cell.reference.path and cell.reference.line else ""
+    indent = marked[:len(marked) - len(marked.lstrip(" \t"))]
     here = [line[len(indent):] if line.startswith(indent) else line for line in lines[first - 1:first - 1 + len(old)]]
     if here != old:
         raise DeckError("this cell's code changed in its file since the deck was built: save, and present again",
@@ -259,43 +262,49 @@ def _write_back_notebook(cell: Cell, code: str) -> None:
 def present(project: Project, paths: list[Path], options: BuildOptions, port: int, open_browser: bool,
             safe: bool, progress: Progress) -> int:
     """Build, serve and warm; then serve live runs until Ctrl-C."""
-    import signal
-    import webbrowser
+    from .serving import serve
 
-    from .server import Extras, PreviewServer
-    from .watch import kill_tree_children
+    return serve(project, Presenting(Presenter(project, options, Broadcast(), progress, safe), paths), port,
+                 open_browser, progress)
 
-    events = Broadcast()
-    presenter = Presenter(project, options, events, progress, safe)
-    try:
-        presenter.build(paths)
-        if not presenter.decks:
+
+class Presenting:
+    """The present command's side of the served preview (see serving.Preview)."""
+
+    def __init__(self, presenter: Presenter, paths: list[Path]) -> None:
+        self.presenter, self.paths = presenter, paths
+        self.events = presenter.events
+
+    def prepare(self) -> None:
+        self.presenter.build(self.paths)
+        if not self.presenter.decks:
             raise DeckError("no deck could be presented (see above)")
-        actions = {"run": presenter.run, "reset": presenter.reset, "stop": presenter.stop,
-                   "edit": presenter.edit, "keep": presenter.keep}
-        try:
-            server = PreviewServer(project.build_dir, port, events, lambda name: None, lambda file, line: False,
-                                   Extras(presenter.folder, actions, presenter.script))
-        except OSError as exc:
-            raise DeckError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (choose another with --port)") from None
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        server.start()
-        presenter.start()
-        first = next(iter(presenter.decks))
-        progress.note(f"Presenting {', '.join(presenter.decks)} at {server.url}{first}.html  (Ctrl-C: stop; "
-                      "the decks' kernels warm up in the background)" + ("; safe: failures show in the "
-                                                                          "presenter view only" if safe else ""))
-        if open_browser:
-            webbrowser.open(f"{server.url}{first}.html")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
-    finally:
-        presenter.close()
-        kill_tree_children()
-        progress.note("stopped")
-    return 0
+        self.presenter.start()
+
+    def extras(self) -> Extras:
+        presenter = self.presenter
+        actions: dict[str, Callable[[dict[str, Any]], str | None]] = {
+                   "run": presenter.run_cell, "reset": presenter.reset_cell, "stop": presenter.stop_cell,
+                   "edit": presenter.edit_cell, "keep": presenter.keep_cell}
+        return Extras(presenter.folder, actions, presenter.script)
+
+    def make_pdf(self, deck: str) -> Path | None:
+        return None
+
+    def goto(self, file: str, line: int) -> bool:
+        return False
+
+    def announce(self, url: str) -> str:
+        decks = self.presenter.decks
+        return (f"Presenting {', '.join(decks)} at {self.first_page(url)}  (Ctrl-C: stop; the decks' kernels warm up "
+                "in the background)" + ("; safe: failures show in the presenter view only" if self.presenter.safe
+                                        else ""))
+
+    def first_page(self, url: str) -> str:
+        return f"{url}{next(iter(self.presenter.decks), '')}.html"
+
+    def run(self) -> None:
+        threading.Event().wait()  # (the decks' workers and the server do the work)
+
+    def close(self) -> None:
+        self.presenter.close()

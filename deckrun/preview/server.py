@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import queue
 import re
 import secrets
 import threading
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,7 +63,7 @@ def live_marks(page: str) -> str:
     """A page whose cells are marked for the live page (the format stage's hidden marks)
     with the marks made comments, which no style or layout sees (a hidden element still
     counts for `:first-child`), and the code's block named by its cell."""
-    def comment(mark: re.Match) -> str:
+    def comment(mark: re.Match[str]) -> str:
         name = html.unescape(mark.group(1)).replace("--", "-\u2010").replace(">", "\u203a")
         return f"<!--deckrun:{mark.group(2)} {name}-->"
 
@@ -76,7 +77,7 @@ class Extras:
     are presented), POST actions (/_deckrun/NAME with a JSON body: None when done, else why
     not), and a script of their own for deck pages (given the deck's name and the token)."""
     folder: Path
-    actions: dict[str, Callable[[dict], str | None]]
+    actions: dict[str, Callable[[dict[str, Any]], str | None]]
     script: Callable[[str, str], str]
 
 
@@ -89,9 +90,9 @@ class Broadcast:
 
     def __init__(self) -> None:
         self.messages: dict[str, dict[str, str]] = {"errors": {}, "warnings": {}}
-        self._kernels: dict[str, dict] = {}  # deck -> its kernel's last state (presenting)
-        self._cells: dict[tuple[str, str], dict] = {}  # (deck, cell) -> what its pages show now (presenting)
-        self._clients: list[queue.Queue] = []
+        self._kernels: dict[str, dict[str, Any]] = {}  # deck -> its kernel's last state (presenting)
+        self._cells: dict[tuple[str, str], dict[str, Any]] = {}  # (deck, cell) -> what its pages show now (presenting)
+        self._clients: list[queue.Queue[Any]] = []
         self._lock = threading.Lock()
 
     def reload(self, decks: list[str]) -> None:
@@ -164,9 +165,9 @@ class Broadcast:
             self.messages["warnings"] = warnings
         self._publish("warnings", warnings)
 
-    def subscribe(self) -> queue.Queue:
+    def subscribe(self) -> queue.Queue[Any]:
         """A page's stream: the kept messages first, then what comes."""
-        client: queue.Queue = queue.Queue()
+        client: queue.Queue[Any] = queue.Queue()
         with self._lock:
             for event, messages in self.messages.items():
                 client.put(_event(event, messages))
@@ -178,7 +179,7 @@ class Broadcast:
             self._clients.append(client)
         return client
 
-    def unsubscribe(self, client: queue.Queue) -> None:
+    def unsubscribe(self, client: queue.Queue[Any]) -> None:
         with self._lock:
             self._clients.remove(client)
 
@@ -249,14 +250,14 @@ class PreviewServer:
                 return candidate, root
         return None
 
-    def _handler_class(self):
+    def _handler_class(self) -> type[SimpleHTTPRequestHandler]:
         server = self
 
         class Handler(SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, directory=str(server.folder), **kwargs)
 
-            def log_message(self, *args) -> None:  # the terminal is for build progress
+            def log_message(self, format: str, *args: Any) -> None:  # the terminal is for build progress
                 pass
 
             def refuse(self, status: HTTPStatus, why: str) -> None:
@@ -319,7 +320,7 @@ class PreviewServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def act(self, action: Callable[[dict], str | None]) -> None:
+            def act(self, action: Callable[[dict[str, Any]], str | None]) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY:
                     return self.refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BODY} bytes")
@@ -334,7 +335,7 @@ class PreviewServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def list_directory(self, path):  # no listings: decks are found from the index
+            def list_directory(self, path: str | os.PathLike[str]) -> None:  # no listings: the index finds decks
                 self.refuse(HTTPStatus.NOT_FOUND, "not found")
                 return None
 

@@ -12,9 +12,13 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import DeckError
 from ..core.files import write_atomic
+
+if TYPE_CHECKING:  # (pypdf is imported only when a handout is made)
+    from pypdf import PdfReader, PdfWriter
 
 HANDOUT_SIZES = (1, 2, 3, 4, 6)
 PAPERS = {"a4": (595.28, 841.89), "letter": (612.0, 792.0)}
@@ -60,7 +64,7 @@ def check_handout(per_page: object, where: str) -> int:
     if isinstance(per_page, bool) or per_page not in HANDOUT_SIZES:
         raise DeckError(f"{where}: handout must be one of {', '.join(map(str, HANDOUT_SIZES))} "
                         f"(slides a page), not {per_page!r}")
-    return int(per_page)  # type: ignore[call-overload]
+    return HANDOUT_SIZES[HANDOUT_SIZES.index(per_page)]  # (an int, as the check says)
 
 
 def check_paper(paper: object, where: str) -> str:
@@ -139,7 +143,7 @@ def body_text_size(pdf: Path) -> float:
     for page in PdfReader(pdf).pages:
         height = float(page.mediabox.height)
 
-        def visit(text: str, cm: list, tm: list, font: object, size: float) -> None:
+        def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
             y = cm[1] * tm[4] + cm[3] * tm[5] + cm[5]  # the baseline, from the bottom
             if len(text.strip()) >= 9 and height * 0.12 < y < height * 0.92:
                 sizes.append((abs(size * (tm[3] or 1) * (cm[3] or 1)), len(text.strip())))
@@ -233,7 +237,7 @@ def _font() -> str:
     return "DejaVuSans"
 
 
-def _canvas(paper: Paper):
+def _canvas(paper: Paper) -> tuple[Any, io.BytesIO]:  # (reportlab has no type hints)
     from reportlab.pdfgen.canvas import Canvas
 
     buffer = io.BytesIO()
@@ -241,7 +245,7 @@ def _canvas(paper: Paper):
     return canvas, buffer
 
 
-def _header(canvas, paper: Paper, left_text: str, right_text: str) -> None:
+def _header(canvas: Any, paper: Paper, left_text: str, right_text: str) -> None:
     width, height = paper.dimensions
     baseline = height - MARGIN - 12
     canvas.setFillGray(0)
@@ -264,13 +268,13 @@ def _fit(text: str, size: float, width: float) -> str:
     return text
 
 
-def _frame(canvas, slot: Slot) -> None:
+def _frame(canvas: Any, slot: Slot) -> None:
     canvas.setStrokeGray(FRAME_GREY)
     canvas.setLineWidth(0.75)
     canvas.rect(slot.x - 0.5, slot.y - 0.5, slot.width + 1, slot.height + 1, stroke=1, fill=0)
 
 
-def _rules(canvas, left: float, right: float, top: float, bottom: float) -> None:
+def _rules(canvas: Any, left: float, right: float, top: float, bottom: float) -> None:
     canvas.setStrokeGray(RULE_GREY)
     canvas.setLineWidth(0.5)
     y = top - RULE_SPACING
@@ -279,7 +283,7 @@ def _rules(canvas, left: float, right: float, top: float, bottom: float) -> None
         y -= RULE_SPACING
 
 
-def _place_slides(buffer: io.BytesIO, reader, slots: list[Slot], target: Path, paper: Paper,
+def _place_slides(buffer: io.BytesIO, reader: PdfReader, slots: list[Slot], target: Path, paper: Paper,
                   kind: str) -> None:
     """Lay each slide onto its slot of the drawn paper, scaled, as vectors."""
     from pypdf import PdfReader, PdfWriter, Transformation
@@ -302,8 +306,8 @@ def _place_slides(buffer: io.BytesIO, reader, slots: list[Slot], target: Path, p
     write_atomic(target, out.getvalue())
 
 
-def _copy_outline(reader, writer, page_of_slide: dict[int, int], items: list | None = None,
-                  parent: object = None) -> None:
+def _copy_outline(reader: PdfReader, writer: PdfWriter, page_of_slide: dict[int, int],
+                  items: list[Any] | None = None, parent: Any = None) -> None:
     """The slide PDF's outline (slides and headings), each entry pointing at the page that
     shows its slide (pypdf lists an entry's children just after it)."""
     last = parent
@@ -312,4 +316,5 @@ def _copy_outline(reader, writer, page_of_slide: dict[int, int], items: list | N
             _copy_outline(reader, writer, page_of_slide, item, last)
             continue
         slide = reader.get_destination_page_number(item)
-        last = writer.add_outline_item(item.title, page_of_slide.get(slide, 0), parent=parent)
+        last = writer.add_outline_item(title=str(item.title), page_number=page_of_slide.get(slide or 0, 0),
+                                       parent=parent)

@@ -29,7 +29,7 @@ class SiteEntry:
         return asdict(self)
 
     @property
-    def order(self) -> tuple:
+    def order(self) -> tuple[float, str, str]:
         number = re.match(r"\d+", self.session)
         return (int(number.group(0)) if number else float("inf"), self.date or "~", self.name)
 

@@ -10,17 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..source.analysis import code_facts
-from ..execute.capture import SECRET_NAME
-from ..source.cells import Cell
 from ..core.errors import DeckError
 from ..core.project import GENERATED
-from ..execute.connection import KERNEL_ENV
+from ..execute.capture import SECRET_NAME
 from ..execute.kernel import RESEED
 from ..execute.outputs import CellResult, Error, Rich, Stream
-from ..execute.execution import DeckSettings
-from ..source.slides import parse_slides
+from ..execute.settings import KERNEL_ENV, DeckSettings
+from ..source.analysis import code_facts
+from ..source.cells import Cell
 from ..source.deck import MARKER_PATTERN, Deck
+from ..source.slides import parse_slides
 
 MAX_SHIPPED_BYTES = 50 * 1024 * 1024  # a file larger than this is named, not copied
 _BACKGROUND_IMAGE = re.compile(r"!\[[^\]]*\bbg\b[^\]]*\]\([^)]*\)")
@@ -132,7 +131,7 @@ def notebook_cells(cells: Sequence[Cell], shown: set[int]) -> NotebookCells:
     return NotebookCells(tuple(sorted(included)), tuple(dict.fromkeys(warnings)))
 
 
-def make_notebook(deck: Deck, results: list[CellResult], chosen: NotebookCells, title: str, course: str,
+def make_notebook(deck: Deck, results: Sequence[CellResult], chosen: NotebookCells, title: str, course: str,
                   provenance: Provenance, settings: DeckSettings, files: CourseFiles, root: Path) -> str:
     """The notebook's JSON. `deck` is the students' version: its markers place the cells
     shown on its slides; the `chosen` cells the build ran unseen go, folded and marked,
@@ -168,7 +167,8 @@ def make_notebook(deck: Deck, results: list[CellResult], chosen: NotebookCells, 
                      "deckrun": {"deck": deck.path.name, "computed": provenance.computed,
                                  "python": provenance.python, "packages": provenance.packages}}})
     nbformat.validate(notebook)
-    return nbformat.writes(notebook)
+    text: str = nbformat.writes(notebook)
+    return text
 
 
 def _unseen_cell(cell: Cell, result: CellResult, count: int, root: Path) -> dict[str, Any]:
@@ -183,7 +183,7 @@ def _markdown_cell(text: str) -> dict[str, Any]:
     return {"cell_type": "markdown", "metadata": {}, "source": text}
 
 
-def _code_cell(code: str, count: int | None, metadata: dict[str, Any], outputs: list) -> dict[str, Any]:
+def _code_cell(code: str, count: int | None, metadata: dict[str, Any], outputs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"cell_type": "code", "execution_count": count, "metadata": metadata,
             "outputs": outputs, "source": code}
 

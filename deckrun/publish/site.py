@@ -19,24 +19,33 @@ import time
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import unquote, urlparse
 
-from ..core.progress import Progress
-from ..pipeline.build import BuiltDeck, PendingRender, Session, Variant, build_decks, render_pending, render_variant
-from ..format.rendition import Rendition, deck_title
 from ..core.errors import DeckError, Location, ToolError
 from ..core.files import Stamp, copy_if_changed, write_atomic, write_if_changed
-from .handouts import (HANDOUT_SIZES, LEGIBLE, Paper, body_text_size, check_handout, check_paper,
-                       slide_scale, write_handout, write_notes)
-from ..execute.kernel import RESEED
-from .notebook import NotebookCells, Provenance, course_files, make_notebook, notebook_cells
 from ..core.options import BuildOptions
+from ..core.progress import Progress
 from ..core.project import Project, course_language
-from .index import SiteEntry, render_index
+from ..execute.kernel import RESEED
+from ..format.rendition import Rendition, deck_title
+from ..pipeline.build import BuiltDeck, PendingRender, Session, Variant, build_decks, render_pending, render_variant
 from ..source.audience import without_lecturer_content
-from ..source.slides import parse_slides
 from ..source.deck import MARKER_PATTERN, Deck
+from ..source.slides import parse_slides
+from .handouts import (
+    HANDOUT_SIZES,
+    LEGIBLE,
+    Paper,
+    body_text_size,
+    check_handout,
+    check_paper,
+    slide_scale,
+    write_handout,
+    write_notes,
+)
+from .index import SiteEntry, render_index
+from .notebook import NotebookCells, Provenance, course_files, make_notebook, notebook_cells
 
 SITE, LECTURER, ENTRIES = "site", "lecturer", ".publish"
 DEFAULT_HANDOUT, DEFAULT_PAPER = 2, "a4"  # 2 a page: body text stays legible (handouts.LEGIBLE)
@@ -146,7 +155,8 @@ def publish_deck(copy: StudentCopy, session: Session) -> set[Path]:
     _check_nothing_leaked(html)
     owned = {html, pdf} | _copy_references(copy.rendition.screen, build, site)
     handout = site / f"{deck.name}-handout.pdf"
-    if _make(project, handout, (pdf, per_page, paper, _source_of(write_handout)), lambda: write_handout(pdf, handout, per_page, paper)):
+    if _make(project, handout, (pdf, per_page, paper, _source_of(write_handout)),
+             lambda: write_handout(pdf, handout, per_page, paper)):
         session.progress.note(f"  wrote {Location(handout)}: {per_page} slides a page")
         _warn_if_small(deck, pdf, per_page, paper, session.progress)
     for warning in copy.notebook.warnings:
@@ -191,7 +201,7 @@ def _warn_if_small(deck: Deck, pdf: Path, per_page: int, paper: Paper, progress:
                                 if better else ""))
 
 
-def _handout_options(project: Project, front_matter: dict, deck: Path,
+def _handout_options(project: Project, front_matter: dict[str, Any], deck: Path,
                      options: PublishOptions) -> tuple[int, str]:
     """--handout and --paper, else the deck's front matter, else course.yaml."""
     def first(name: str, given: object, default: object) -> tuple[object, str]:
@@ -203,12 +213,12 @@ def _handout_options(project: Project, front_matter: dict, deck: Path,
             check_paper(*first("paper", options.paper, DEFAULT_PAPER)))
 
 
-def _source_of(function: Callable) -> Path:
+def _source_of(function: Callable[..., object]) -> Path:
     """The file a function is written in: what it makes changes when that file does."""
     return Path(function.__code__.co_filename)
 
 
-def _make(project: Project, output: Path, sources: tuple, write: Callable[[], object]) -> bool:
+def _make(project: Project, output: Path, sources: tuple[object, ...], write: Callable[[], object]) -> bool:
     """Call `write` to make `output` unless its stamp says it was made from the same
     `sources` (files count by content); say whether it wrote."""
     stamp = Stamp.of(*(source if isinstance(source, Path) else repr(source) for source in sources))

@@ -1,16 +1,18 @@
 """Rendered decks looked at in the browser Marp uses: slides whose content overflows the
-slide box, frames that cut off (or shrink a lot) the page they show, images without alt text, text below WCAG AA contrast (axe-core). Findings name
-the deck, the slide and the line it starts on in the source (checker.mjs measures)."""
+slide box, frames that cut off (or shrink a lot) the page they show, images without alt
+text, text below WCAG AA contrast (axe-core). Findings name the deck, the slide and the
+line it starts on in the source (browser.mjs measures)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import Location, read_source
-from .marp import MarpWorker
-from ..source.slides import parse_slides
 from ..source.deck import Deck
+from ..source.slides import parse_slides
+from .marp import MarpWorker
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def check_deck(worker: MarpWorker, deck: Deck, html: Path, accessibility: bool =
     return sorted(found, key=lambda f: (f.slide, f.kind))
 
 
-def _message(report: dict) -> str:
+def _message(report: dict[str, Any]) -> str:
     what = report.get("what", "content")
     if report["kind"] == "overflow":
         return f"{what} overflows by {report['pixels']}px"

@@ -12,17 +12,17 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import IO, Any, Callable
 
 from ..core.errors import ToolError
-from ..core.tools import marp_cli, node, node_environment
 from ..core.files import DiskFull
+from ..core.processes import kill_group
+from ..core.tools import marp_cli, node, node_environment
 
 FORMATS = ("html", "pdf", "pptx")
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
@@ -34,6 +34,7 @@ RENDER_BASE, RENDER_PER_SLIDE = 40.0, 1.0
 CHECK_LIMIT = 60.0
 _DISK_FULL = re.compile(r"ENOSPC|EFBIG|EDQUOT|no space left|file too large", re.IGNORECASE)
 ENGINE_CONFIG = Path(__file__).with_name("marp.config.json")
+WORKER = Path(__file__).with_name("worker.mjs")  # (it imports browser.mjs beside it)
 
 
 def find_browser() -> Path:
@@ -90,15 +91,17 @@ if (course) {
 const base = course ? path.dirname(course) : process.cwd()
 const list = value => value === undefined || value === null ? [] : Array.isArray(value) ? value : [value]
 const local = value => typeof value === 'string' && !path.isAbsolute(value) ? path.resolve(base, value) : value
-const merged = (under, over) => Object.fromEntries([...new Set([...Object.keys(under), ...Object.keys(over)])].map(key =>
-  [key, under[key] && over[key] && typeof under[key] === 'object' && typeof over[key] === 'object' && !Array.isArray(over[key])
-    ? merged(under[key], over[key]) : over[key] ?? under[key]]))
+const isTable = value => value && typeof value === 'object' && !Array.isArray(value)
+const merged = (under, over) => Object.fromEntries(
+  [...new Set([...Object.keys(under), ...Object.keys(over)])].map(key =>
+    [key, isTable(under[key]) && isTable(over[key]) ? merged(under[key], over[key]) : over[key] ?? under[key]]))
 const own = { ...config }
 for (const key of %(dropped)s) delete own[key]
 export default {
   ...own,
   themeSet: [...list(config.themeSet).map(local), ...themes],
-  ...(config.theme ? { theme: existsSync(local(config.theme)) ? local(config.theme) : config.theme } : {}),  // (a file, or a name)
+  // (a theme is a file, or a name)
+  ...(config.theme ? { theme: existsSync(local(config.theme)) ? local(config.theme) : config.theme } : {}),
   ...(typeof config.engine === 'string' && config.engine.startsWith('.') ? { engine: local(config.engine) } : {}),
   options: merged(defaults.options ?? {}, config.options ?? {}),
 }
@@ -224,20 +227,21 @@ def _run_marp(command: list[str], cwd: Path, limit: float) -> tuple[int, str]:
     proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True, env=node_environment())
     try:
+        assert proc.stdout  # (piped)
         said = _read_answer(_Lines(proc.stdout), lambda line: False, limit)
         return proc.wait(), "\n".join(said)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
 
 
 class _Lines:
     """What a child process prints, line by line, read in a thread so waiting can end."""
 
-    def __init__(self, stream) -> None:
-        self.queue: queue.Queue = queue.Queue()
+    def __init__(self, stream: IO[str]) -> None:
+        self.queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, args=(stream,), daemon=True).start()
 
-    def _read(self, stream) -> None:
+    def _read(self, stream: IO[str]) -> None:
         for line in stream:
             self.queue.put(line)
         self.queue.put(None)
@@ -271,18 +275,6 @@ class _Hung(Exception):
     """Marp did not finish in time (a browser that hangs); carries what it said."""
 
 
-def _kill_group(proc: subprocess.Popen, browser: bool = True) -> None:
-    """The process, everything it started (a browser runs in a group of its own, so it is
-    looked for unless none was opened) and everything in its group."""
-    if browser:
-        kill_tree(proc.pid)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
 def _marp_messages(said: str) -> str:
     """Marp's warnings and errors, without the usage text it prints after some of them
     (run in the worker, its errors come without the "[ ERROR ]" prefix)."""
@@ -304,7 +296,7 @@ class MarpWorker:
     def __init__(self, root: Path, start: bool = True, background: bool = False) -> None:
         self.root = root
         self.background = background  # at a low priority, for work nobody waits for
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[str] | None = None
         self._lines: _Lines | None = None
         self._browser = False  # may it have opened a browser (a check, a PDF)?
         self._lock = threading.Lock()  # one request at a time (decks build in threads)
@@ -323,18 +315,19 @@ class MarpWorker:
         package = Path(cli).parent  # @marp-team/marp-cli/
         self.proc = subprocess.Popen(
             (["nice", "-n", "10"] if self.background and shutil.which("nice") else [])
-            + [node, str(Path(__file__).with_name("worker.mjs")), str(package / "lib" / "index.js")],
+            + [node, str(WORKER), str(package / "lib" / "index.js")],
             cwd=self.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1, start_new_session=True, env=node_environment())
+        assert self.proc.stdout  # (piped)
         self._lines = _Lines(self.proc.stdout)
 
-    def _ask(self, request: dict, limit: float) -> tuple[dict, str]:
+    def _ask(self, request: dict[str, Any], limit: float) -> tuple[dict[str, Any], str]:
         with self._lock:
             self._browser = self._browser or "marp" not in request or any(  # (Marp makes HTML without one)
                 arg in request["marp"] for arg in ("--pdf", "--pptx", "--image", "--images"))
             return self._ask_now(request, limit)
 
-    def _ask_now(self, request: dict, limit: float) -> tuple[dict, str]:
+    def _ask_now(self, request: dict[str, Any], limit: float) -> tuple[dict[str, Any], str]:
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         assert self.proc and self.proc.stdin and self._lines
@@ -348,14 +341,15 @@ class MarpWorker:
         if not said or not said[-1].startswith(self.DONE):
             self._stop()
             raise ToolError("the Marp worker stopped: " + "\n".join(said))
-        return json.loads(said[-1][len(self.DONE):]), "\n".join(said[:-1])
+        answer: dict[str, Any] = json.loads(said[-1][len(self.DONE):])
+        return answer, "\n".join(said[:-1])
 
     def run(self, arguments: list[str], limit: float) -> tuple[int, str]:
         answer, said = self._ask({"marp": arguments}, limit)
         return int(answer.get("code", 1)), said
 
-    def check(self, html: Path, accessibility: bool) -> list[dict]:
-        """What checker.mjs finds in a rendered deck: overflow, alt text, contrast."""
+    def check(self, html: Path, accessibility: bool) -> list[dict[str, Any]]:
+        """What browser.mjs finds in a rendered deck: overflow, alt text, contrast."""
         try:
             answer, said = self._ask({"check": str(html), "browser": str(find_browser()),
                                       "accessibility": accessibility}, CHECK_LIMIT)
@@ -363,7 +357,8 @@ class MarpWorker:
             raise ToolError(f"could not check {html.name}: the browser ({find_browser()}) did not answer") from None
         if "reports" not in answer:
             raise ToolError(f"could not check {html.name} in the browser: {answer.get('error') or said}")
-        return answer["reports"]
+        reports: list[dict[str, Any]] = answer["reports"]
+        return reports
 
     def still(self, page: Path, png: Path) -> Path:
         """A picture of a page's content (an interactive output), taken in the browser."""
@@ -378,7 +373,7 @@ class MarpWorker:
 
     def _stop(self) -> None:
         if self.proc is not None:
-            _kill_group(self.proc, self._browser)
+            kill_group(self.proc, self._browser)
         self.proc = self._lines = None
         self._browser = False
 
@@ -387,20 +382,6 @@ class MarpWorker:
         with self._lock:
             self._stop()
 
-
-def kill_tree(pid: int) -> None:
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-        family = parent.children(recursive=True) + [parent]
-    except psutil.NoSuchProcess:
-        return
-    for process in family:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
 
 
 def _check_output(path: Path, fmt: str) -> str:

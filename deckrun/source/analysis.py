@@ -223,7 +223,8 @@ class _Reader(ast.NodeVisitor):
 
 def _free_names(scope: ast.AST) -> set[str]:
     """Names a nested scope reads but does not bind (Python: assigned anywhere = local)."""
-    loads, local = set(), set()
+    loads: set[str] = set()
+    local: set[str] = set()
     for node in ast.walk(scope):
         if isinstance(node, ast.Name):
             (loads if isinstance(node.ctx, ast.Load) else local).add(node.id)

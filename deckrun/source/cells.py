@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from .analysis import code_facts, replay_set
-from .notebooks import Notebook, read_notebook
 from ..core.errors import DeckError, Location, read_source
 from ..core.project import yaml_error
+from .analysis import code_facts, replay_set
+from .notebooks import Notebook, read_notebook
 
 OUTPUT_MODES = ("below", "right", "only", "hide")
 FIGURE_FORMATS = ("png", "svg")
@@ -136,8 +136,8 @@ def split_options(code: str, origin: Location,
     """Strip leading `#|` lines; return the code, its options and where the code starts."""
     lines = code.splitlines()
     option_lines: list[str] = []
-    while len(option_lines) < len(lines) and _OPTION_LINE.match(lines[len(option_lines)]):
-        option_lines.append(_OPTION_LINE.match(lines[len(option_lines)]).group(1))
+    while len(option_lines) < len(lines) and (option := _OPTION_LINE.match(lines[len(option_lines)])):
+        option_lines.append(option.group(1))
     options = base or CellOptions()
     if option_lines:
         where = origin
@@ -215,7 +215,7 @@ def parse_snippet_file(path: Path) -> SnippetFile:
         return _notebook_snippets(path)
     text = read_source(path)
     pieces: list[SnippetCell] = []
-    name, start, body = "", 1, []
+    name, start, body = "", 1, list[str]()
 
     def close() -> None:
         code, first = trim_blank_lines(body, start)
@@ -240,7 +240,8 @@ def _notebook_snippets(path: Path) -> SnippetFile:
     """A notebook's code cells, named by label, else id; found by id first, then label,
     then tag (as Quarto's embed finds them)."""
     notebook = read_notebook(path)
-    pieces, aliases = [], {}
+    pieces: list[SnippetCell] = []
+    aliases: dict[str, str] = {}
     for number, cell in enumerate(notebook.code_cells, start=1):
         name = cell.name or f"cell-{number}"
         if any(piece.name == name for piece in pieces):

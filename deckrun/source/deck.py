@@ -14,16 +14,17 @@ import traceback
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, Callable
 
 import jinja2
 import jinja2.meta
 
-from .cells import Cell, CellOptions, SnippetCell, SnippetFile, make_options, parse_snippet_file, split_options
-from .notebooks import cell_not_found, read_notebook
 from ..core.errors import DeckError, Location, read_source
 from ..core.files import write_atomic
 from ..core.project import Project, load_yaml_mapping
+from .cells import Cell, CellOptions, SnippetCell, SnippetFile, make_options, parse_snippet_file, split_options
+from .notebooks import cell_not_found, read_notebook
 
 MARKER = "<!-- deckrun:cell:{} -->"
 MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
@@ -39,8 +40,8 @@ _RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
 _RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 _EXPRESSION = re.compile(r"\{\{(?:(?!\}\}).)*\}\}")
 # Names a deck's template may read without setting them: deckrun's, and Jinja's own.
-_CONTEXT = frozenset({"course", "deck", "snippet", "_cell", "_literal", "range", "dict", "lipsum", "cycler", "joiner", "namespace",
-                      "loop", "self", "caller", "varargs", "kwargs", "super"})
+_CONTEXT = frozenset({"course", "deck", "snippet", "_cell", "_literal", "range", "dict", "lipsum", "cycler",
+                      "joiner", "namespace", "loop", "self", "caller", "varargs", "kwargs", "super"})
 _DECLARED = re.compile(r"\{%-?\s*(?:set|for|macro|import\s+\S+\s+as|from\s+\S+\s+import)\s+([A-Za-z_]\w*)")
 _PARSER = jinja2.Environment()
 
@@ -175,7 +176,8 @@ class _CellLoader(jinja2.FileSystemLoader):
         super().__init__(search)
         self.collector = collector
 
-    def get_source(self, environment, template):  # type: ignore[override]
+    def get_source(self, environment: jinja2.Environment,
+                   template: str) -> tuple[str, str, Callable[[], bool]]:
         pieces = jinja2.loaders.split_template_path(template)  # refuses `..`: nothing outside
         for folder in self.searchpath:
             path = Path(folder, *pieces)
@@ -247,8 +249,8 @@ class _CellCollector:
                 code = "\n".join(_strip_indent(text, len(indent)) for text in lines[i + 1:end])
                 self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1, run.group("language").lower())
                 out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
-            elif _TEMPLATE_MARK.search(info):  # opted in: the code is a template
-                out.append(line.replace(_TEMPLATE_MARK.search(info).group(0), " ", 1).rstrip())
+            elif mark := _TEMPLATE_MARK.search(info):  # opted in: the code is a template
+                out.append(line.replace(mark.group(0), " ", 1).rstrip())
                 out.extend(lines[i + 1:end + 1])
             else:
                 self.literals.append("\n".join(lines[i:end + 1]))
@@ -256,7 +258,7 @@ class _CellCollector:
             i = end + 1
         return "\n".join(out)
 
-    def _literal_span(self, span: re.Match) -> str:
+    def _literal_span(self, span: re.Match[str]) -> str:
         if not _JINJA_SYNTAX.search(span.group(0)):
             return span.group(0)
         return self._keep(span.group(0))
@@ -265,7 +267,7 @@ class _CellCollector:
         self.literals.append(text)
         return f"{{{{ _literal({len(self.literals) - 1}) }}}}"
 
-    def _literal_expression(self, found: re.Match) -> str:
+    def _literal_expression(self, found: re.Match[str]) -> str:
         """`{{ ... }}` in prose that cannot be deckrun's stays as written: text another
         tool's template syntax holds (Blade's `{{ $x }}`, Vue's `{{ message }}`, a Marp
         deck's `{{ paginate }}`): not an expression Jinja can read, or one that reads no
@@ -365,7 +367,7 @@ def _escape(text: str) -> str:
 def _caller_location() -> Location:
     """The template file and line that called a global function (Jinja keeps the
     template in the frame's globals and maps Python lines back to template lines)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         template = frame.f_globals.get("__jinja_template__")
         if template is not None and template.filename:

@@ -9,7 +9,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..core.errors import DeckError, Location, read_source
 
@@ -120,7 +120,7 @@ def _upgraded(path: Path, text: str) -> Notebook:
     return _notebook(path, notebook, [None] * len(notebook.cells))
 
 
-def _notebook(path: Path, notebook: Any, lines: list[int | None]) -> Notebook:
+def _notebook(path: Path, notebook: Any, lines: Sequence[int | None]) -> Notebook:
     cells = tuple(_cell(cell, line) for cell, line in zip(notebook.cells, lines))
     spec, info = notebook.metadata.get("kernelspec", {}), notebook.metadata.get("language_info", {})
     language = spec.get("language") or info.get("name") or "python"
@@ -137,12 +137,13 @@ def _cell(cell: Any, line: int | None) -> NotebookCell:
     return NotebookCell(cell.cell_type, source, str(cell.get("id", "")), label if cell.cell_type == "code" else "",
                         tuple(str(tag) for tag in metadata.get("tags", [])),
                         str(metadata.get("slideshow", {}).get("slide_type", "")), line,
-                        dict(cell.get("attachments", {})), str(metadata.get("format", metadata.get("raw_mimetype", ""))),
+                        dict(cell.get("attachments", {})),
+                        str(metadata.get("format", metadata.get("raw_mimetype", ""))),
                         len(cell.get("outputs", [])),
                         any(output.get("output_type") == "error" for output in cell.get("outputs", [])))
 
 
-def _source_lines(text: str, count: int) -> list[int | None]:
+def _source_lines(text: str, count: int) -> Sequence[int | None]:
     """The line each cell's source starts on: the line after `"source": [` (Jupyter writes
     one line of code per line of the file), or that line for a source kept as one string.
     None for all when the file's layout cannot be matched to its cells."""

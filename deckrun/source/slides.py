@@ -198,7 +198,7 @@ _LOOSE_KEY = re.compile(r"^(_?(?:%s)\s*:)(.+)$" % "|".join(
 
 
 def _loosen(text: str) -> str:
-    def quote(found: re.Match) -> str:
+    def quote(found: re.Match[str]) -> str:
         value = found.group(2).strip()
         if not value or value[0] in "[\"'{|>~&*":
             return found.group(0)
@@ -216,15 +216,16 @@ def _directives(content: str) -> dict[str, str]:
 
 def _comments(tokens: list[Token]) -> list[tuple[Comment, int]]:
     """Every Marpit comment with the index of the token it is in, in document order."""
-    found = []
+    found: list[tuple[Comment, int]] = []
     for index, token in enumerate(tokens):
+        start, end = token.map or (0, 0)
         if token.type == "marpit_comment":
-            found.append((Comment(token.map[0], token.map[1], token.markup, token.content,
+            found.append((Comment(start, end, token.markup, token.content,
                                   False, _directives(token.content)), index))
         elif token.type == "inline":
             for child in token.children or ():
                 if child.type == "marpit_comment":
-                    found.append((Comment(token.map[0], token.map[1], child.markup, child.content,
+                    found.append((Comment(start, end, child.markup, child.content,
                                           True, _directives(child.content)), index))
     return found
 
@@ -238,7 +239,8 @@ def _heading_levels(value: str | list[str] | None) -> tuple[int, ...]:
         value = (_yaml(f"levels: {value}") or {}).get("levels", [])
     if isinstance(value, list):
         return tuple(int(v) for v in value if str(v).isdigit() and 1 <= int(v) <= 6)
-    return tuple(range(1, int(value) + 1)) if str(value).isdigit() and 1 <= int(value) <= 6 else ()
+    text = str(value)
+    return tuple(range(1, int(text) + 1)) if text.isdigit() and 1 <= int(text) <= 6 else ()
 
 
 @dataclass(frozen=True)
@@ -253,10 +255,11 @@ def _slide_starts(tokens: list[Token], body: int, heading_levels: tuple[int, ...
     starts = [_Start(0, body, False, body)]
     seen_visible = False
     for index, token in enumerate(tokens):
+        start, end = token.map or (0, 0)
         if token.type == "heading_open" and int(token.tag[1]) in heading_levels and seen_visible:
-            starts.append(_Start(index, token.map[0], False, token.map[1]))
+            starts.append(_Start(index, start, False, end))
         if token.type == "hr" and token.level == 0:
-            starts.append(_Start(index, token.map[0], True, token.map[1]))
+            starts.append(_Start(index, start, True, end))
         seen_visible = seen_visible or not token.hidden
     return starts
 

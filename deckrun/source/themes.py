@@ -21,7 +21,7 @@ _COLOUR = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\([^)]*\)|hsla?\([^)]*\)|[a-zA-Z
 def course_themes(project: Project) -> dict[str, str]:
     """The course's Marp themes, name (its `@theme` comment) -> CSS: those in themes/, and
     those its Marp configuration's theme set names."""
-    found = {}
+    found: dict[str, str] = {}
     for css in sorted(project.themes_dir.glob("*.css")) + list(marp_config(project.root).themes):
         text = read_source(css)
         name = _THEME_NAME.search(text)

@@ -20,13 +20,19 @@ def make_course(target: Path) -> Path:
     return target
 
 
-def only_deck(course: Path, name: str, text: str) -> Path:
-    """The course with one deck: every other deck in slides/ removed, `name` written."""
+def only_decks(course: Path, decks: dict[str, str]) -> list[Path]:
+    """The course with these decks (name -> text) and no other in slides/."""
     for deck in (course / "slides").glob("*.md"):
         deck.unlink()
-    path = course / "slides" / name
-    path.write_text(text)
-    return path
+    paths = [course / "slides" / name for name in decks]
+    for path, text in zip(paths, decks.values()):
+        path.write_text(text)
+    return paths
+
+
+def only_deck(course: Path, name: str, text: str) -> Path:
+    """The course with one deck, `name`: every other deck in slides/ removed."""
+    return only_decks(course, {name: text})[0]
 
 
 def run_build(root: Path, *args: str, timeout: float = 600,

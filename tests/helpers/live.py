@@ -43,3 +43,8 @@ def wait_output(browser: Browser, cell: str, text: str, timeout: float = 60) -> 
 
 def state(cell: str) -> str:
     return f"deckrunLive.state({json.dumps(cell)})"
+
+
+def toolbar(cell: str) -> str:
+    """The page expression of a cell's toolbar (its Run, Reset, ... controls)."""
+    return f"document.querySelector('[data-deckrun-toolbar={json.dumps(cell)}]')"

@@ -128,13 +128,13 @@ class Watching:
         return lines
 
 
-def post(url: str, path: str, body: dict | None = None, token: str | None = None, host: str | None = None,
-         query: str = "") -> tuple[int, str]:
+def post(url: str, path: str, body: dict | None = None, token: str | None = None,
+         host: str | None = None) -> tuple[int, str]:
     """A POST to a running preview: its status and body (`host`: another Host header)."""
     connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")), timeout=30)
     headers = {"Content-Type": "application/json", **({"X-Deckrun-Token": token} if token else {})}
     if host:
         headers["Host"] = host
-    connection.request("POST", path + (f"?{query}" if query else ""), body=json.dumps(body or {}), headers=headers)
+    connection.request("POST", path, body=json.dumps(body) if body is not None else None, headers=headers)
     response = connection.getresponse()
     return response.status, response.read().decode(errors="replace")

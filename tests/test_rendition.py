@@ -1,4 +1,4 @@
-"""The Markdown Marp converts: what renditions.py tells about it without a full parse."""
+"""The Markdown Marp converts: what rendition.py tells about it without a full parse."""
 from __future__ import annotations
 
 import pytest

@@ -1,0 +1,95 @@
+"""File events under a course, turned into what changed: the saves a watcher rebuilds
+for (a burst of an editor's events gathered into one), and the decks they affect."""
+from __future__ import annotations
+
+import os
+import queue
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from ..core.project import COURSE_FILE, GENERATED, Project
+
+DEBOUNCE = 0.03  # seconds of quiet after a save before rebuilding (an editor's save: events ms apart)
+QUIT, RESTART = "quit", "restart"
+
+
+class SourceWatcher(FileSystemEventHandler):
+    """File events under the course become changed paths in `inbox` (build output,
+    virtual environments, editors' temporary files are ignored)."""
+
+    def __init__(self, root: Path, inbox: queue.Queue[Any]) -> None:
+        self.root, self.inbox = root, inbox
+        self.observer = Observer()
+        self._watched: dict[Path, bool] = {}  # folder -> recursive
+
+    def watch(self, folders: Iterable[Path], recursive: bool) -> None:
+        for folder in folders:
+            if folder.is_dir() and folder not in self._watched and not any(
+                    folder.is_relative_to(w) for w, deep in self._watched.items() if deep):
+                self.observer.schedule(self, str(folder), recursive=recursive)
+                self._watched[folder] = recursive
+
+    def stop(self) -> None:
+        """No more events (if it was started)."""
+        if self.observer.is_alive():
+            self.observer.stop()
+            self.observer.join(timeout=5)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type in ("opened", "closed_no_write"):
+            return
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            if raw and self._relevant(Path(os.fsdecode(raw))):
+                self.inbox.put(Path(os.fsdecode(raw)).resolve())
+
+    def _relevant(self, path: Path) -> bool:
+        try:
+            parts = path.resolve().relative_to(self.root).parts
+        except ValueError:
+            return False
+        name = parts[-1] if parts else ""
+        return bool(parts) and not (GENERATED & set(parts)) and not (
+            name.startswith(".") or name.endswith(("~", ".swp", ".tmp", ".part")))
+
+
+def next_batch(inbox: queue.Queue[Any]) -> set[Path] | str:
+    """The next save (a burst of events, gathered until DEBOUNCE of quiet), or a command."""
+    batch = {inbox.get()}
+    while True:
+        try:
+            batch.add(inbox.get(timeout=DEBOUNCE))
+        except queue.Empty:
+            break
+    for command in (QUIT, RESTART):
+        if command in batch:
+            return command
+    return {item for item in batch if isinstance(item, Path)}
+
+
+def affected_decks(project: Project, decks: list[Path], depends_on: dict[Path, set[Path]],
+                   in_error: set[Path], changed: set[Path]) -> list[Path]:
+    """The decks a set of changed files can change: those that use one of the files, and
+    all of them for course.yaml, a theme, a template or an image under slides/. A deck in
+    error may not know what it depends on (a broken partial): it is always retried."""
+    def shared(path: Path) -> bool:
+        return path == project.root / COURSE_FILE or any(
+            path.is_relative_to(folder) for folder in (project.themes_dir, project.templates_dir)) \
+            or (path.is_relative_to(project.slides_dir) and path.suffix != ".md")
+
+    if any(shared(path) for path in changed):
+        return decks
+    return [deck for deck in decks if deck in in_error or depends_on.get(deck, {deck}) & changed]
+
+
+def read_commands(inbox: queue.Queue[Any]) -> None:
+    for line in sys.stdin:
+        command = line.strip().lower()
+        if command in ("r", "restart"):
+            inbox.put(RESTART)
+        elif command in ("q", "quit", "exit"):
+            inbox.put(QUIT)
+            return
