@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from deckrun.core.project import load_project  # noqa: E402
-from deckrun.render.marp import find_marp, marp_options  # noqa: E402
+from deckrun.render.marp import engine_config, find_marp, marp_options  # noqa: E402
 from deckrun.source.deck import load_deck  # noqa: E402
 
 PARTS = ("slides", "snippets", "data", "themes", "course.yaml")
@@ -60,7 +60,7 @@ def marp_alone(root: Path, formats: list[str]) -> float:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(root / "build", work, ignore=shutil.ignore_patterns("*.html", "*.pdf", "site", "lecturer"))
     decks = [str(md) for md in sorted(work.glob("session-*.md")) if md.suffixes == [".md"]]
-    commands = [[*find_marp(REPO), *decks, *marp_options(fmt, root / "themes")]
+    commands = [[*find_marp(REPO), *decks, *marp_options(fmt, engine_config(root, root / "themes", root / "floor"))]
                 for fmt in (f.lstrip("-") for f in formats)]
     def once() -> float:
         return sum(timed(command, root) for command in commands)

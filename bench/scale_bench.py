@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from cache_bench import timed  # noqa: E402  (a command's seconds; exits if it fails)
 
 from deckrun.core.tools import NODE_ENV  # noqa: E402
-from deckrun.render.marp import find_marp, marp_options  # noqa: E402
+from deckrun.render.marp import engine_config, find_marp, marp_options  # noqa: E402
 
 DECKS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
 REPEAT = 3
@@ -56,7 +56,8 @@ def build(root: Path, *args: str) -> list[str]:
 def marp(root: Path, markdown: list[Path], fmt: str) -> list[str]:
     """The Marp CLI alone, in one invocation, on Markdown the build made, with the options
     the build uses (outputs beside the inputs)."""
-    return [*find_marp(REPO), *map(str, markdown), *marp_options(fmt, root / "themes")]
+    config = engine_config(root, root / "themes", root / "floor")
+    return [*find_marp(REPO), *map(str, markdown), *marp_options(fmt, config)]
 
 
 def floor_copies(root: Path, decks: list[Path]) -> list[Path]:
