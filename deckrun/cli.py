@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
 from .core.errors import DeckError, Location, ToolError
+from .core.options import FORMATS
 from .core.progress import Progress
 from .core.project import FREEZE_DIR, Project
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from .pipeline.build import Session
     from .render.marp import MarpWorker
 
-FORMATS = ("html", "pdf", "pptx")
 Handler = Callable[[argparse.Namespace, Path, Progress], int]
 
 
@@ -48,8 +48,8 @@ def _decks(parser: argparse.ArgumentParser) -> None:
 
 
 def _formats(parser: argparse.ArgumentParser) -> None:
-    for fmt in FORMATS:
-        parser.add_argument(f"--{fmt}", action="store_true", help=f"write {fmt.upper()}")
+    for fmt in FORMATS.values():
+        parser.add_argument(f"--{fmt.name}", action="store_true", help=f"{fmt.summary} (build/DECK{fmt.suffix})")
 
 
 def _cells(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +90,8 @@ def _publishing(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zip", action="store_true", help="also write build/site.zip")
     parser.add_argument("--handout", type=int, metavar="N", help="slides a handout page (1, 2, 3, 4 or 6; default 2)")
     parser.add_argument("--paper", choices=("a4", "letter"), help="handout paper")
+    parser.add_argument("--pptx", action="store_true",
+                        help="also the lecturer's copies as PowerPoint that can be edited (build/lecturer/DECK.pptx)")
 
 
 def _goto(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +138,7 @@ def publish_command(args: argparse.Namespace, root: Path, progress: Progress) ->
         from .publish.site import PublishOptions
         from .publish.site import publish as publish_decks
 
-        return publish_decks(paths, options, PublishOptions(args.handout, args.paper, args.zip), session,
+        return publish_decks(paths, options, PublishOptions(args.handout, args.paper, args.zip, args.pptx), session,
                              every_deck=not args.targets)
 
     return with_session(args, root, progress, publish)
@@ -340,7 +342,7 @@ def build_options(args: argparse.Namespace, default_formats: tuple[str, ...] = (
     """What the command line asks a build to do."""
     from .core.options import BuildOptions
 
-    formats = tuple(fmt for fmt in FORMATS if getattr(args, fmt, False)) or default_formats
+    formats = tuple(fmt for fmt in FORMATS if getattr(args, fmt.replace("-", "_"), False)) or default_formats
     return BuildOptions(formats, getattr(args, "strict", False), getattr(args, "frozen", False),
                         tuple(getattr(args, "refresh", ())), getattr(args, "refresh_assets", False),
                         getattr(args, "gateway", None))

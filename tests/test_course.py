@@ -104,6 +104,27 @@ def test_the_theme_works_in_plain_marp(tmp_path):
     assert "--nmt-navy" in html and 'class="lead"' in html
 
 
+def test_both_decks_as_powerpoint_that_can_be_edited(course):
+    from pptx import Presentation
+
+    root, _ = course
+    proc = run_build(root, "--pptx")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    def shapes(slide):  # (groups opened: a code block is its text, fill and edges)
+        for shape in slide.shapes:
+            yield from getattr(shape, "shapes", [shape])
+
+    for deck in ("session-11", "session-12"):
+        slides = Presentation(root / "build" / f"{deck}.pptx").slides
+        assert len(slides) == len(PdfReader(root / "build" / f"{deck}.pdf").pages)
+        text = [" ".join(shape.text_frame.text for shape in shapes(slide) if shape.has_text_frame) for slide in slides]
+        assert all(text), deck  # every slide has its words as text
+    words = " ".join(text)
+    assert "Lab step 4: evaluate on held-out sentences" in words and "accuracy" in words
+    tables = [shape for slide in slides for shape in shapes(slide) if shape.has_table]
+    assert any(shape.table.cell(0, 1).text == "text" for shape in tables)  # the reviews, a table
+
+
 def test_diagrams_are_vector_pictures(course):
     root, _ = course
     markdown = (root / "build" / "session-12.md").read_text()

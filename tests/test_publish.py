@@ -164,6 +164,16 @@ def test_the_index_links_every_deck_to_files_in_the_site(published):
     assert "Outputs computed on" in (site / "index.html").read_text()
 
 
+def test_the_lecturer_gets_powerpoint_beside_the_pdf_and_students_do_not(published_copy):
+    from pptx import Presentation
+
+    proc = run_build(published_copy, "publish", "--pptx", "slides/main.md")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lecturer = published_copy / "build" / "lecturer"
+    assert len(Presentation(lecturer / "main.pptx").slides) == len(PdfReader(lecturer / "main.pdf").pages)
+    assert not list((published_copy / "build" / "site").rglob("*.pptx"))
+
+
 def test_every_published_file_is_readable_by_everyone(published):
     root, _ = published
     files = [p for p in (root / "build").rglob("*") if p.is_file() and ".stamps" not in p.parts]

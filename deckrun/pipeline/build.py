@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.errors import DeckError, Location
 from ..core.files import Stamp, copy_if_changed, write_atomic
-from ..core.options import BuildOptions
+from ..core.options import FORMATS, BuildOptions
 from ..core.progress import DeckLog, Progress
 from ..core.project import Project, check_deck_names, course_language
 from ..execute.execution import CellHooks, Execution, Running, execute_cells
@@ -25,6 +25,7 @@ from ..fetch.assets import Assets
 from ..format.assets import theme_folder
 from ..format.rendition import Rendition, deck_markdown, slides_at_most, still_pictures_of, write_rendition
 from ..render.marp import MarpWorker, RenderJob, engine_config, render_all
+from ..render.powerpoint import MAKERS, render_editable
 from ..source.audience import without_lecturer_content
 from ..source.deck import Deck, load_deck
 from ..source.marpconfig import find_marp_config, marp_config
@@ -100,10 +101,15 @@ class Session:
             self.marp.close()
 
     def render(self, jobs: list[RenderJob], config: Path) -> dict[RenderJob, Exception | None]:
-        """Make every job's output (see render_all): with the renderer given, else Marp."""
+        """Make every job's output (see render_all): with the renderer given, else Marp
+        (and, for editable PowerPoint, the browser and python-pptx)."""
         if self.renderer is not None:
             return self.renderer(jobs, config)
-        return render_all(self.project.root, jobs, config, self.marp)
+        editable = [job for job in jobs if FORMATS[job.fmt].editable]
+        outcomes = render_all(self.project.root, [job for job in jobs if job not in editable], config, self.marp)
+        if editable:
+            outcomes.update(render_editable(self.project.root, editable, config, self.worker()))
+        return outcomes
 
     def worker(self) -> MarpWorker:
         """The Marp CLI kept loaded (with a browser, for checks and still pictures)."""
@@ -132,7 +138,7 @@ class Variant:
 
     @property
     def paper(self) -> bool:
-        return any(fmt != "html" for fmt in self.targets)
+        return any(FORMATS[fmt].paper for fmt in self.targets)
 
 
 def render_variant(deck: Deck, results: Sequence[CellResult], variant: Variant, session: Session,
@@ -196,7 +202,7 @@ def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog
                                if cell.options.error and not result.error)
         report.warnings.extend(f"{cell.describe()}: {note}" for cell, result in zip(deck.cells, results)
                                for note in result.notes)
-        targets = {fmt: project.build_dir / f"{deck.name}.{fmt}" for fmt in options.formats}
+        targets = {fmt: project.build_dir / f"{deck.name}{FORMATS[fmt].suffix}" for fmt in options.formats}
         variant = Variant(deck.name, targets, marked=session.marked)
         rendition, pending = render_variant(deck, results, variant, session, log)
         report.warnings.extend(rendition.warnings)
@@ -249,7 +255,8 @@ def render_stamp(project: Project, markdown: Path, fmt: str, config: Path, image
     course = find_marp_config(project.root)
     themes = [path for folder in (project.themes_dir, project.build_dir / ".themes")
               for path in sorted(folder.glob("*.css"))]
-    return Stamp.of(fmt, markdown.read_bytes(), config, *themes, *marp_config(project.root).themes,
+    makers = MAKERS if FORMATS[fmt].editable else ()
+    return Stamp.of(fmt, markdown.read_bytes(), config, *themes, *marp_config(project.root).themes, *makers,
                     *([course] if course else []), project.root / "package-lock.json", images)
 
 

@@ -4,7 +4,8 @@ built as usual (the cache and the render stamps make a repeat publish almost fre
     build/site/      index.html; per deck DECK.html, DECK.pdf, DECK-handout.pdf, DECK.ipynb
                      and what they need (figures, images, the files the notebook reads)
     build/lecturer/  per deck DECK.html and DECK.pdf (every slide, lecturer-only ones
-                     marked) and DECK-notes.pdf (each slide with its presenter notes)
+                     marked; with --pptx DECK.pptx too, editable) and DECK-notes.pdf (each
+                     slide with its presenter notes)
 
 Every student file is made from Markdown from which the lecturer-only slides and the
 presenter notes were removed (audience.without_lecturer_content): their text is in none.
@@ -24,7 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from ..core.errors import DeckError, Location, ToolError
 from ..core.files import Stamp, copy_if_changed, write_atomic, write_if_changed
-from ..core.options import BuildOptions
+from ..core.options import FORMATS, BuildOptions
 from ..core.progress import Progress
 from ..core.project import Project, course_language
 from ..execute.kernel import RESEED
@@ -56,6 +57,11 @@ class PublishOptions:
     handout: int | None = None  # slides a handout page; else the deck's or course's `handout:`
     paper: str | None = None    # a4 | letter; else `paper:`
     zip: bool = False           # also build/site.zip
+    pptx: bool = False          # also the lecturer's copies as editable PowerPoint
+
+    @property
+    def lecturer_formats(self) -> tuple[str, ...]:
+        return ("html", "pdf", "pptx") if self.pptx else ("html", "pdf")
 
 
 @dataclass
@@ -76,7 +82,7 @@ def publish(paths: list[Path], build_options: BuildOptions, options: PublishOpti
     then make the handouts, notebooks and lecturer's copies, the index and the zip."""
     started = time.monotonic()
     project, progress = session.project, session.progress
-    reports = build_decks(paths, replace(build_options, formats=("html", "pdf")), session)
+    reports = build_decks(paths, replace(build_options, formats=options.lecturer_formats), session)
     failed = sum(not r.ok for r in reports)
     copies: list[StudentCopy] = []
     for report in reports:
@@ -100,7 +106,7 @@ def publish(paths: list[Path], build_options: BuildOptions, options: PublishOpti
             if error is not None:
                 raise error
             progress.note(f"publishing {Location(deck)}")
-            kept |= publish_deck(copy, session)
+            kept |= publish_deck(copy, options.lecturer_formats, session)
             published += 1
         except (DeckError, ToolError) as exc:
             progress.failed(deck, exc)
@@ -144,7 +150,7 @@ def student_copy(built: BuiltDeck, options: PublishOptions, session: Session) ->
     return StudentCopy(built, student, rendition, pending, paper, per_page, notebook)
 
 
-def publish_deck(copy: StudentCopy, session: Session) -> set[Path]:
+def publish_deck(copy: StudentCopy, formats: tuple[str, ...], session: Session) -> set[Path]:
     """Write one deck's student files (its HTML and PDF rendered) and lecturer files;
     return every file it owns there."""
     project = session.project
@@ -166,9 +172,10 @@ def publish_deck(copy: StudentCopy, session: Session) -> set[Path]:
 
     # The lecturer: every slide, and the notes.
     full = parse_slides(built.markdown.read_text(encoding="utf-8"))
-    for fmt in ("html", "pdf"):
-        copy_if_changed(built.markdown.with_suffix(f".{fmt}"), lecturer / f"{deck.name}.{fmt}")
-        owned.add(lecturer / f"{deck.name}.{fmt}")
+    for fmt in formats:
+        name = f"{deck.name}{FORMATS[fmt].suffix}"
+        copy_if_changed(build / name, lecturer / name)
+        owned.add(lecturer / name)
     owned |= _copy_references(built.markdown, build, lecturer)
     notes = lecturer / f"{deck.name}-notes.pdf"
     full_pdf = built.markdown.with_suffix(".pdf")

@@ -3,9 +3,10 @@
 // without alt text and text whose contrast is below WCAG AA (axe-core's color-contrast
 // rule); and interactive outputs, for a still picture of them (for paper).
 //
-// Used by marp_worker.mjs: `openChecker(modules, browserPath)` launches one browser;
+// Used by worker.mjs: `openChecker(modules, browserPath)` launches one browser;
 // `checker.check(htmlFile, {accessibility})` returns [{slide, kind, what, detail, pixels}];
-// `checker.still(htmlFile, pngFile)` writes a picture of the page's content.
+// `checker.still(htmlFile, pngFile)` writes a picture of the page's content;
+// `checker.layout(htmlFile, folder)` takes a deck apart for PowerPoint (layout.mjs).
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
@@ -175,6 +176,10 @@ export async function openChecker(modules, browserPath) {
       } finally {
         await page.close()
       }
+    },
+    async layout(file, folder) {
+      const { layoutDeck } = await import('./layout.mjs')
+      return layoutDeck(browser, file, folder)
     },
     close: () => browser.close(),
   }

@@ -21,10 +21,11 @@ from typing import IO, Any, Callable
 
 from ..core.errors import ToolError
 from ..core.files import DiskFull
+from ..core.options import FORMATS
 from ..core.processes import kill_group
 from ..core.tools import marp_cli, node, node_environment
 
-FORMATS = ("html", "pdf", "pptx")
+MARP_KINDS = sorted({f.marp for f in FORMATS.values()})  # what Marp CLI writes: html, pdf, pptx
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
                  "microsoft-edge", "microsoft-edge-stable")
 # Seconds per browser operation (Marp's own limit); a slow machine may need more.
@@ -60,13 +61,14 @@ def find_marp(root: Path) -> list[str]:
 
 
 def marp_options(fmt: str, config: Path) -> list[str]:
-    """Marp CLI options for `fmt` (input files come before them), with the configuration
-    `engine_config` made."""
+    """Marp CLI options for the format named `fmt` (input files come before them), with
+    the configuration `engine_config` made."""
+    kind = FORMATS[fmt].marp
     options = ["--html", "--config-file", str(config)]
-    if fmt != "html":
-        options += [f"--{fmt}", "--allow-local-files", "--browser-path", str(find_browser()),
+    if kind != "html":
+        options += [f"--{kind}", "--allow-local-files", "--browser-path", str(find_browser()),
                     "--browser-timeout", f"{BROWSER_TIMEOUT:g}"]
-    if fmt == "pdf":
+    if kind == "pdf":
         options.append("--pdf-outlines")
     return options
 
@@ -132,7 +134,8 @@ def engine_config(root: Path, themes: Path, folder: Path) -> Path:
 
 @dataclass(frozen=True)
 class RenderJob:
-    """One output to make: `markdown` converted to `fmt`, moved into place at `target`."""
+    """One output to make: `markdown` converted to the format named `fmt` (core/options.py's
+    FORMATS), moved into place at `target`."""
     markdown: Path
     fmt: str
     target: Path
@@ -141,7 +144,8 @@ class RenderJob:
 
 def render_all(root: Path, jobs: list[RenderJob], config: Path,
                worker: "MarpWorker | None" = None) -> dict[RenderJob, Exception | None]:
-    """Make every job's output with as few Marp runs as there are formats: Marp converts
+    """Make every job's output (none editable: see render/powerpoint.py) with as few Marp
+    runs as there are formats: Marp converts
     many files in one process, with one browser and its own parallelism. Each Markdown
     is converted from a temporary copy beside it (its relative paths still hold; Marp
     writes the output beside the input), then checked and moved to its target, so no
@@ -177,38 +181,39 @@ def _render_batch(root: Path, batch: list[RenderJob], config: Path,
         except _Hung:
             return {}  # each job is then tried on its own, and reports its own failure
         for job, copy in inputs.items():
-            output = copy.with_suffix(f".{job.fmt}")
-            if not _check_output(output, job.fmt):
+            kind = FORMATS[job.fmt].marp
+            output = copy.with_suffix(f".{kind}")
+            if not check_output(output, kind):
                 job.target.parent.mkdir(parents=True, exist_ok=True)
                 output.replace(job.target)
                 outcomes[job] = None
     finally:
         for copy in inputs.values():
             copy.unlink(missing_ok=True)
-            for fmt in FORMATS:
-                copy.with_suffix(f".{fmt}").unlink(missing_ok=True)
+            for kind in MARP_KINDS:
+                copy.with_suffix(f".{kind}").unlink(missing_ok=True)
     return outcomes
 
 
 def render(root: Path, job: RenderJob, config: Path, worker: "MarpWorker | None" = None) -> Path:
     """Make one job's output; raise ToolError with Marp's words on failure. With a
     `worker` (watch mode), the conversion runs in a Marp CLI kept loaded."""
-    fmt, output = job.fmt, job.target
+    fmt, kind, output = job.fmt, FORMATS[job.fmt].marp, job.target
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.stem}.partial.{fmt}")
+    partial = output.with_name(f".{output.name}.partial.{kind}")
     partial.unlink(missing_ok=True)
     arguments = [str(job.markdown), *marp_options(fmt, config), "-o", str(partial)]
-    browser = f" (browser: {find_browser()})" if fmt != "html" else ""
+    browser = f" (browser: {find_browser()})" if kind != "html" else ""
     limit = RENDER_BASE + RENDER_PER_SLIDE * job.slides
     try:
         returncode, said = worker.run(arguments, limit) if worker else \
             _run_marp([*find_marp(root), *arguments], root, limit)
     except _Hung as hung:
         partial.unlink(missing_ok=True)
-        what = "the browser did not answer" if fmt != "html" else "Marp did not answer"
+        what = "the browser did not answer" if kind != "html" else "Marp did not answer"
         raise ToolError(f"Marp could not write {output.name}{browser}: {what} within {limit:.0f} s; "
                         "it was stopped" + (f"\n{_marp_messages(str(hung))}" if str(hung) else "")) from None
-    problem = _check_output(partial, fmt)
+    problem = check_output(partial, kind)
     if returncode != 0 or problem:
         partial.unlink(missing_ok=True)
         said = _marp_messages(said)
@@ -371,6 +376,20 @@ class MarpWorker:
             raise ToolError(f"no still picture of {page.name}: {answer.get('error') or said}")
         return png
 
+    def layout(self, html: Path, folder: Path, slides: int) -> dict[str, Any]:
+        """A rendered deck taken apart in the browser (layout.mjs): its slides' text, tables,
+        code, pictures (written to `folder`) and notes, where the slide has them."""
+        what = f"could not take {html.name} apart for PowerPoint"
+        try:
+            answer, said = self._ask({"layout": str(html), "folder": str(folder), "browser": str(find_browser())},
+                                     RENDER_BASE + RENDER_PER_SLIDE * slides)
+        except _Hung:
+            raise ToolError(f"{what}: the browser ({find_browser()}) did not answer") from None
+        if "layout" not in answer:
+            raise ToolError(f"{what}: {answer.get('error') or said}")
+        measured: dict[str, Any] = json.loads(Path(answer["layout"]).read_text(encoding="utf-8"))
+        return measured
+
     def _stop(self) -> None:
         if self.proc is not None:
             kill_group(self.proc, self._browser)
@@ -384,18 +403,18 @@ class MarpWorker:
 
 
 
-def _check_output(path: Path, fmt: str) -> str:
-    """Why `path` is not a complete file of kind `fmt` ('' when it is)."""
+def check_output(path: Path, kind: str) -> str:
+    """Why `path` is not a complete file of `kind` (html, pdf, pptx; '' when it is)."""
     if not path.exists() or path.stat().st_size == 0:
         return "no output file was written"
     with path.open("rb") as handle:
         head = handle.read(1024)
         handle.seek(max(path.stat().st_size - 1024, 0))
         tail = handle.read()
-    if fmt == "pdf" and not (head.startswith(b"%PDF-") and b"%%EOF" in tail):
+    if kind == "pdf" and not (head.startswith(b"%PDF-") and b"%%EOF" in tail):
         return "the PDF is incomplete"
-    if fmt == "pptx" and not head.startswith(b"PK"):
+    if kind == "pptx" and not head.startswith(b"PK"):
         return "the PPTX is not a valid file"
-    if fmt == "html" and b"</html>" not in tail.lower():
+    if kind == "html" and b"</html>" not in tail.lower():
         return "the HTML is incomplete"
     return ""
