@@ -204,6 +204,8 @@ class LiveDeck:
                 self.events.stream(deck, name, text, job.ticket)
 
         streamer = _Streamer(send)
+        with self._ready:
+            before = self.live.get(job.cell)
         try:
             with self.kernel() as warm:
                 with self._ready:
@@ -222,6 +224,12 @@ class LiveDeck:
             result = CellResult((Error("KernelDied", f"{died.message}. It is being restarted and brought back "
                                        "to this slide's state: run the cell again when it is ready.", ""),))
             with self._ready:
+                # A run its kernel did not survive left no state: the kernel comes back without
+                # it (running it again to warm up could end the new kernel the same way).
+                if before is None:
+                    self.live.pop(job.cell, None)
+                else:
+                    self.live[job.cell] = before
                 self._jobs.appendleft(Job("recover", job.cell))
         except (DeckError, ToolError) as exc:
             result = CellResult((Error(type(exc).__name__, str(exc).splitlines()[0], ""),))

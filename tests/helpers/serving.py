@@ -66,6 +66,17 @@ class Watching:
                 return data
         raise AssertionError(f"no '{kind}' event; watcher said:\n" + "\n".join(self.output[-30:]))
 
+    def _heard(self, kinds: tuple[str, ...], timeout: float) -> bool:
+        """Has one of these events come within `timeout` seconds?"""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.events.get(timeout=1)[0] in kinds:
+                    return True
+            except queue.Empty:
+                continue
+        return False
+
     def get(self, path: str) -> str:
         with urllib.request.urlopen(self.url + path) as response:
             return response.read().decode()
@@ -99,9 +110,14 @@ class Watching:
         starts from the course as it was, whatever ran before it."""
         if self.originals:
             self.settle()
-            for path, text in self.originals.items():
+            while not self.events.empty():
+                self.events.get_nowait()
+            changed = {path: text for path, text in self.originals.items() if path.read_text() != text}
+            for path, text in changed.items():
                 path.write_text(text)
             self.originals.clear()
+            if changed:  # its rebuild is done when it says so (silence alone can be a busy machine)
+                self._heard(("reload", "errors"), timeout=60)
             self.settle(quiet=1.0)
         self.runs()
 
