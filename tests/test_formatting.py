@@ -2,7 +2,15 @@ from pathlib import Path
 
 from deckrun.core.errors import Location
 from deckrun.execute.outputs import CellResult, Rich, Stream
-from deckrun.format.markdown import CellFormatter, FigureFolder, Templates, fence_for, inject, truncate
+from deckrun.format.markdown import (
+    CellFormatter,
+    FigureFolder,
+    Templates,
+    fence_for,
+    inject,
+    truncate,
+    without_plot_values,
+)
 from deckrun.source.cells import Cell, CellOptions
 from deckrun.source.deck import MARKER, Deck
 
@@ -56,3 +64,14 @@ def test_inject_keeps_list_indentation():
     deck = Deck(Path("x.md"), "x", {}, markdown, ())
     out = inject(deck, ["```python\nx\n```", "A\n\nB"])
     assert out == "1. Step\n   ```python\n   x\n   ```\n2. Text\n\n   A\n\n   B\n"
+
+
+def test_a_plotting_cells_last_value_goes_when_it_drew_a_figure():
+    figure = Rich({"image/png": "iVBOR", "text/plain": "<Figure size 640x480 with 1 Axes>"})
+    for noise in ("Text(0.5, 1.0, 'squares')", "[<matplotlib.lines.Line2D at 0x7f3a>]", "<Axes: title={'center': 'x'}>",
+                  "(array([1., 2.]), array([0, 1, 2]), <BarContainer object of 2 artists>)"):
+        assert without_plot_values((figure, Rich({"text/plain": noise}, True))) == (figure,)
+    kept = (figure, Rich({"text/plain": "42"}, True))
+    assert without_plot_values(kept) == kept  # a value that is not a plot's
+    alone = (Rich({"text/plain": "Text(0.5, 1.0, 'x')"}, True),)
+    assert without_plot_values(alone) == alone  # no figure drawn: nothing to hide it behind

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import jinja2
 
 from ..core.files import write_atomic
-from ..execute.outputs import CellResult, Error, Output, OutputKind, Rich, Stream, best_kind
+from ..execute.outputs import FILE_KINDS, CellResult, Error, Output, OutputKind, Rich, Stream, best_kind
 from ..source.cells import Cell, CellOptions
 from ..source.deck import MARKER_PATTERN, Deck
 from .interactive import document, interactive_html, still_key
@@ -76,7 +76,8 @@ class CellFormatter:
         opts = cell.options
         code = ""
         if opts.echo and opts.output != "only":
-            code = self.templates.render("code", code=cell.code, language=cell.language,
+            steps = f" {{{opts.highlight}}}" if opts.highlight else ""  # (steps.py: ```python {1|2})
+            code = self.templates.render("code", code=cell.code, language=cell.language + steps,
                                          fence=fence_for(cell.code))
         outputs = ""
         if opts.output != "hide":
@@ -98,6 +99,8 @@ class CellFormatter:
     def outputs(self, outputs: tuple[Output, ...], opts: CellOptions, paper: bool) -> list[str]:
         """Each output's Markdown; the HTML and JavaScript of a cell that runs script are
         one interactive output, where the first of them was."""
+        if opts.values != "all":
+            outputs = without_plot_values(outputs)
         live = interactive_html([o for o in outputs if isinstance(o, Rich)])
         shown, placed = [], False
         for output in outputs:
@@ -156,6 +159,20 @@ class CellFormatter:
 
 
 _WEB = {"text/html", "application/javascript"}
+# What a plotting call returns (plt.title -> Text(0.5, 1.0, 'squares'), plt.plot ->
+# [<matplotlib.lines.Line2D at 0x7f...>], plt.hist -> (array(...), ..., <BarContainer ...>)).
+_PLOT_VALUE = re.compile(r"<matplotlib\.|<(?:Axes|Figure|AxesSubplot)\b|Container object of \d+ artists>|"
+                         r"^\[?(?:Text|Line2D|Legend)\(")
+
+
+def without_plot_values(outputs: tuple[Output, ...]) -> tuple[Output, ...]:
+    """A cell that drew a figure is shown without the matplotlib object its last line
+    returned (as a notebook's `;` would leave it out); other values stay."""
+    drew = any(isinstance(o, Rich) and not o.is_result and FILE_KINDS.keys() & o.data.keys() for o in outputs)
+    if not drew:
+        return outputs
+    return tuple(o for o in outputs if not (isinstance(o, Rich) and o.is_result and set(o.data) == {"text/plain"}
+                                            and _PLOT_VALUE.search(o.data["text/plain"])))
 
 
 def markdown_to_html(text: str) -> str:

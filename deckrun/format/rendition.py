@@ -24,6 +24,7 @@ from ..source.themes import course_themes, theme_colours
 from .assets import localize
 from .interactive import still_pictures
 from .markdown import CellFormatter, FigureFolder, inject, templates_for
+from .steps import step_through
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def deck_markdown(deck: Deck, results: Sequence[CellResult], project: Project,
                               node_packages(project.root), stills,
                               (lambda cell: cell_name(cell, project)) if marked else None)
     paper = stills is not None
-    return inject(deck, [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)])
+    cells = [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)]
+    return step_through(inject(deck, cells), paper)
 
 
 def cell_name(cell: Cell, project: Project) -> str:

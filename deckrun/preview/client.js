@@ -161,7 +161,12 @@
     const where = pairs.find(([old]) => old === current())
     const stay = where ? where[1] : Math.min(current(), news.length - 1)
     const target = edited.length && !pinned() ? Math.min(...edited) : stay
-    if (fullReloads || olds.length !== news.length || styles(document) !== styles(next) || !container()) {
+    // Marp's navigation counts a slide's fragments (list items shown one by one, code stepped
+    // through) when the page loads: a changed slide that has any is only right after a reload.
+    const stepped = index => [olds[index], news[index]].some(svg => svg?.querySelector('[data-marpit-fragment]'))
+    const changed = news.map((_, index) => index).filter(index => before[index] !== after[index])
+    if (fullReloads || olds.length !== news.length || styles(document) !== styles(next) || !container() ||
+        changed.some(stepped)) {
       return reloadAt(target)  // the navigation knows its slides: it starts again
     }
     for (const [index, svg] of news.entries()) {

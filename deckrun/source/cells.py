@@ -19,8 +19,10 @@ from ..core.errors import DeckError, Location, read_source
 from ..core.project import yaml_error
 from .analysis import code_facts, replay_set
 from .notebooks import Notebook, read_notebook
+from .steps import parse_steps
 
 OUTPUT_MODES = ("below", "right", "only", "hide")
+VALUE_MODES = ("figures", "all")
 FIGURE_FORMATS = ("png", "svg")
 
 
@@ -40,6 +42,8 @@ class CellOptions:
     inputs: tuple[str, ...] = ()    # files the cell reads (globs), for the cache
     freeze: bool = False            # take its recorded output even if other versions made it
     label: str = ""                 # a name for the cell (Quarto's; finds a notebook's cell)
+    values: str = "figures"         # all: also the value a plotting cell ends with (Text(...)) beside its figure
+    highlight: str = ""             # lines each step highlights: "1-2|3|all" (see steps.py)
 
     # Options that change what running the cell produces; the rest only change display.
     EXECUTION = ("format", "dpi")
@@ -79,6 +83,15 @@ def _check_option(name: str, value: Any, where: Location) -> Any:
         if value not in OUTPUT_MODES:
             raise bad(" | ".join(OUTPUT_MODES))
         return value
+    if name == "values":
+        if value not in VALUE_MODES:
+            raise bad(" | ".join(VALUE_MODES))
+        return value
+    if name == "highlight":
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise bad('steps of lines such as "1-2|3|all"')
+        parse_steps(str(value), where)  # (the lines are checked against the code: see Cell)
+        return str(value)
     if name == "format":
         if value not in FIGURE_FORMATS:
             raise bad(" | ".join(FIGURE_FORMATS))

@@ -25,12 +25,16 @@ from ..core.files import write_atomic
 from ..core.project import Project, load_yaml_mapping
 from .cells import Cell, CellOptions, SnippetCell, SnippetFile, make_options, parse_snippet_file, split_options
 from .notebooks import cell_not_found, read_notebook
+from .steps import parse_steps
 
 MARKER = "<!-- deckrun:cell:{} -->"
 MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_RUN_INFO = re.compile(r"^\s*(?P<language>[A-Za-z][\w+#-]*)\s+run\s*$")  # ```python run, ```bash run
+# ```python run, ```bash run; with Slidev's steps: ```python run {1|2-3|all}
+_RUN_INFO = re.compile(r"^\s*(?P<language>[A-Za-z][\w+#-]*)\s+run\s*(?:\{(?P<steps>[^}]*)\})?\s*$")
+# A fence shown with steps (```python {1|2-3|all}): checked here, stepped in format/steps.py.
+_STEPS_INFO = re.compile(r"^\s*[^\s{]*\s*\{(?P<steps>(?:all|[\d\s,|*-])*)\}\s*$")
 # Opts a fence into templating: braces, so it can never be a language (```jinja shows Jinja).
 _TEMPLATE_MARK = re.compile(r"(?:^|\s)\{template\}(?=\s|$)")
 _MATH_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>\$\$)(?P<info>)\s*$")
@@ -207,6 +211,8 @@ class _CellCollector:
         self.declared: set[str] = set()  # names the deck's templates set themselves
 
     def _add(self, cell: Cell) -> str:
+        if cell.options.highlight:  # its steps name lines the code has (the deck's line says which cell)
+            parse_steps(cell.options.highlight, cell.reference, lines=len(cell.code.splitlines()))
         self.cells.append(cell)
         return MARKER.format(len(self.cells) - 1)
 
@@ -247,12 +253,15 @@ class _CellCollector:
                 if end == len(lines):
                     raise DeckError("'python run' fence is never closed", Location(path, i + 1))
                 code = "\n".join(_strip_indent(text, len(indent)) for text in lines[i + 1:end])
-                self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1, run.group("language").lower())
+                self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1, run.group("language").lower(),
+                                                                 run.group("steps"))
                 out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
             elif mark := _TEMPLATE_MARK.search(info):  # opted in: the code is a template
                 out.append(line.replace(mark.group(0), " ", 1).rstrip())
                 out.extend(lines[i + 1:end + 1])
             else:
+                if stepped := _STEPS_INFO.match(info):
+                    parse_steps(stepped.group("steps"), Location(path, i + 1), lines=max(end - i - 1, 0))
                 self.literals.append("\n".join(lines[i:end + 1]))
                 out.append(f"{{{{ _literal({len(self.literals) - 1}) }}}}{{#{newlines}#}}")
             i = end + 1
@@ -286,8 +295,10 @@ class _CellCollector:
     def literal(self, index: int) -> str:
         return self.literals[index]
 
-    def _inline_cell(self, code: str, path: Path, fence_line: int, language: str) -> Cell:
+    def _inline_cell(self, code: str, path: Path, fence_line: int, language: str, steps: str | None) -> Cell:
         body, options, start = split_options(code, Location(path, fence_line + 1))
+        if steps is not None and not options.highlight:
+            options = make_options({"highlight": steps}, Location(path, fence_line), options)
         return Cell(body, options, origin=start, reference=Location(path, fence_line), language=language)
 
     def inline_cell(self, path: str, index: int) -> str:
