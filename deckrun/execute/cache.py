@@ -108,10 +108,11 @@ class Cache:
             raise ValueError(f"blob {name} does not match its hash")
         return raw
 
-    def prune(self, keep: set[str], keep_stills: set[str]) -> tuple[int, int]:
+    def prune(self, keep: set[str], keep_stills: set[str], keep_diagrams: set[str]) -> tuple[int, int]:
         """Remove the entries whose key is not in `keep`, then the blobs no kept entry
-        names, and the still pictures not in `keep_stills`. Returns how many entries and
-        files (blobs, stills) were removed."""
+        names, the still pictures not in `keep_stills` and the diagrams not in
+        `keep_diagrams`. Returns how many entries and files (blobs, stills, diagrams) were
+        removed."""
         entries = blobs = 0
         named: set[str] = set()
         for entry in self.folder.glob("cells/*/*.json"):
@@ -128,6 +129,10 @@ class Cache:
             if still.stem not in keep_stills:
                 still.unlink()
                 blobs += 1
+        for drawn in self.folder.glob("diagrams/*/*.svg"):
+            if drawn.stem not in keep_diagrams:
+                drawn.unlink()
+                blobs += 1
         return entries, blobs
 
     # -- still pictures of interactive outputs (for paper), by the hash of their page
@@ -143,6 +148,20 @@ class Cache:
 
     def store_still(self, key: str, png: bytes) -> None:
         write_atomic(self._still(key), png)
+
+    # -- diagrams drawn (SVG), by the hash of what they are drawn from (execute/diagrams.py)
+
+    def _diagram(self, key: str) -> Path:
+        return self.folder / "diagrams" / key[:2] / f"{key}.svg"
+
+    def diagram(self, key: str) -> str | None:
+        try:
+            return self._diagram(key).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def store_diagram(self, key: str, svg: str) -> None:
+        write_atomic(self._diagram(key), svg.encode())
 
     # -- per-deck manifest, for `status`
 

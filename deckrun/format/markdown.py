@@ -20,6 +20,8 @@ from ..core.files import write_atomic
 from ..execute.outputs import FILE_KINDS, CellResult, Error, Output, OutputKind, Rich, Stream, best_kind
 from ..source.cells import Cell, CellOptions
 from ..source.deck import MARKER_PATTERN, Deck
+from ..source.diagrams import MARKER_PATTERN as DIAGRAM_MARKER
+from ..source.diagrams import Diagram
 from .interactive import document, interactive_html, still_key
 
 
@@ -210,6 +212,32 @@ def truncate(text: str, max_lines: int | None) -> str:
 def image_style(opts: CellOptions) -> str:
     parts = [f"width:{opts.width}" if opts.width else "", f"height:{opts.height}" if opts.height else ""]
     return ";".join(p for p in parts if p)
+
+
+def diagram_markdown(templates: Templates, diagram: Diagram, svg: str) -> str:
+    """A drawn diagram on its slide: inline, sized as drawn within the slide (or as its
+    width/height options say), with its alt text."""
+    view = re.search(r'viewBox="[\d.\-]+[ ,]+[\d.\-]+[ ,]+([\d.]+)[ ,]+([\d.]+)"', svg)
+    width = float(view.group(1)) if view else 400.0
+    if diagram.kind == "dot":
+        width *= 4 / 3  # (Graphviz draws in points)
+    size = f"width:{diagram.options.width or f'{width:.0f}px'};max-width:100%;height:auto;" \
+           f"max-height:{diagram.options.height or '440px'}"
+    opening = re.match(r"<svg\b[^>]*>", svg)
+    if opening:
+        attributes = re.sub(r'\s(?:width|height|style|role|aria-label)="[^"]*"', "", opening.group(0)[4:-1])
+        svg = f'<svg{attributes} style="{size}" role="img" aria-label="{html.escape(diagram.alt)}">' \
+              + svg[opening.end():]
+    return templates.render("diagram", svg=one_block(svg), caption=diagram.options.fig_cap)
+
+
+def inject_diagrams(markdown: str, formatted: list[str]) -> str:
+    """Put each diagram's Markdown where its marker is, every line indented as the marker's."""
+    def replace(found: re.Match[str]) -> str:
+        indent = found.group(1)
+        return "\n".join(indent + line for line in formatted[int(found.group(2))].split("\n"))
+
+    return re.sub(rf"^([ \t]*){DIAGRAM_MARKER.pattern}[ \t]*$", replace, markdown, flags=re.MULTILINE)
 
 
 def inject(deck: Deck, formatted: list[str]) -> str:

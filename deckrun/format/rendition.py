@@ -23,7 +23,7 @@ from ..source.slides import parse_slides
 from ..source.themes import course_themes, theme_colours
 from .assets import localize
 from .interactive import still_pictures
-from .markdown import CellFormatter, FigureFolder, inject, templates_for
+from .markdown import CellFormatter, FigureFolder, diagram_markdown, inject, inject_diagrams, templates_for
 from .steps import step_through
 
 
@@ -41,7 +41,7 @@ class Rendition:
 
 
 def deck_markdown(deck: Deck, results: Sequence[CellResult], project: Project,
-                  stills: dict[str, bytes] | None = None, marked: bool = False) -> str:
+                  stills: dict[str, bytes] | None = None, marked: bool = False, drawings: Sequence[str] = ()) -> str:
     """The deck's Markdown with each cell's marker replaced by its code and outputs
     (figures are written to build/DECK_files/). With `stills` it is for paper: an
     interactive output is shown by its still picture. `marked`: for the live page, each
@@ -52,7 +52,8 @@ def deck_markdown(deck: Deck, results: Sequence[CellResult], project: Project,
                               (lambda cell: cell_name(cell, project)) if marked else None)
     paper = stills is not None
     cells = [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)]
-    return step_through(inject(deck, cells), paper)
+    diagrams = [diagram_markdown(formatter.templates, d, svg) for d, svg in zip(deck.diagrams, drawings)]
+    return step_through(inject_diagrams(inject(deck, cells), diagrams), paper)
 
 
 def cell_name(cell: Cell, project: Project) -> str:

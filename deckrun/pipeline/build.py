@@ -18,6 +18,8 @@ from ..core.files import Stamp, copy_if_changed, write_atomic
 from ..core.options import FORMATS, BuildOptions
 from ..core.progress import DeckLog, Progress
 from ..core.project import Project, check_deck_names, course_language
+from ..execute.cache import Cache
+from ..execute.diagrams import drawings
 from ..execute.execution import CellHooks, Execution, Running, execute_cells
 from ..execute.outputs import CellResult
 from ..execute.warm import KernelPool
@@ -149,9 +151,10 @@ def render_variant(deck: Deck, results: Sequence[CellResult], variant: Variant, 
     project = session.project
     shown = replace(deck, markdown=without_lecturer_content(deck.markdown)) if variant.students else deck
     audience = without_lecturer_content if variant.students else str
+    drawn = drawings(deck.diagrams, Cache(project.root), lambda: session.worker().mermaid)
 
     def markdown(stills: dict[str, bytes] | None) -> str:
-        return audience(deck_markdown(shown, results, project, stills, variant.marked))
+        return audience(deck_markdown(shown, results, project, stills, variant.marked, drawn))
 
     texts, problems = {False: markdown(None)}, list[str]()
     if variant.paper:

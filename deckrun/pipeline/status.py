@@ -13,6 +13,7 @@ from ..core.project import Project
 from ..core.tools import node_packages
 from ..execute.cache import Cache
 from ..execute.connection import describe_kernel
+from ..execute.diagrams import diagram_key
 from ..execute.environment import LOCK_FILE, Probe, environment, local_probe, locked_versions
 from ..execute.execution import Plan, plan_deck
 from ..execute.keys import stale_reason
@@ -92,12 +93,14 @@ def prune(project: Project, options: BuildOptions, progress: Progress) -> int:
     cache = Cache(project.root)
     keep: set[str] = set()
     stills: set[str] = set()
+    diagrams: set[str] = set()
     for path in project.decks():
         deck = prepare(path, project)  # a deck that does not load: prune nothing
+        diagrams.update(diagram_key(diagram) for diagram in deck.diagrams)
         plan, _ = look_at(deck, project, options, cache)
         keep.update(key.key for key in plan.keys + plan.computed_with)
         stills.update(still_key(page) for page in pages([r for r in plan.cached if r], node_packages(project.root)))
-    entries, blobs = cache.prune(keep, stills)
+    entries, blobs = cache.prune(keep, stills, diagrams)
     progress.line(f"removed {entries} cache entr{'y' if entries == 1 else 'ies'} and "
                   f"{blobs} figure{'' if blobs == 1 else 's'} no deck uses")
     return 0

@@ -126,6 +126,7 @@ export async function openChecker(modules, browserPath) {
   let browser = await launch()
   let checks = 0
   let deckPage = null // one tab for every check: a new one costs more than the check
+  let mermaidPage = null // one tab with Mermaid loaded, for every diagram
   const openDeckPage = async () => {
     const page = await browser.newPage()
     await page.setViewport({ width: 1280, height: 720 })
@@ -144,7 +145,7 @@ export async function openChecker(modules, browserPath) {
       if (++checks > RECYCLE_AFTER) {
         await browser.close()
         browser = await launch()
-        deckPage = null
+        deckPage = mermaidPage = null
         checks = 1
       }
       deckPage = deckPage || await openDeckPage()
@@ -176,6 +177,22 @@ export async function openChecker(modules, browserPath) {
       } finally {
         await page.close()
       }
+    },
+    // A Mermaid diagram as SVG, drawn by Mermaid's own library in a page of this browser
+    // (as the Mermaid CLI does); `look` is Mermaid's configuration. A syntax error is thrown
+    // with Mermaid's words.
+    async mermaid(source, look, id) {
+      if (!mermaidPage) {
+        mermaidPage = await browser.newPage()
+        await mermaidPage.setContent('<!doctype html><html><body></body></html>')
+        await mermaidPage.addScriptTag({ path: require.resolve('mermaid/dist/mermaid.min.js') })
+      }
+      return mermaidPage.evaluate(async (source, look, id) => {
+        window.mermaid.initialize({ startOnLoad: false, securityLevel: 'strict', ...look })
+        await window.mermaid.parse(source)
+        const { svg } = await window.mermaid.render(id, source)
+        return svg
+      }, source, look, id)
     },
     async layout(file, folder) {
       const { layoutDeck } = await import('./layout.mjs')

@@ -33,6 +33,7 @@ BROWSER_TIMEOUT = float(os.environ.get("DECKRUN_BROWSER_TIMEOUT", 30))
 # Seconds a conversion may take, in all: Marp can wait minutes for a browser that hangs.
 RENDER_BASE, RENDER_PER_SLIDE = 40.0, 1.0
 CHECK_LIMIT = 60.0
+_STACK_FRAME = re.compile(r"^\s*at\s|\(\S+\.m?js:\d+:\d+\)\s*$")  # (a JavaScript stack trace's lines)
 _DISK_FULL = re.compile(r"ENOSPC|EFBIG|EDQUOT|no space left|file too large", re.IGNORECASE)
 ENGINE_CONFIG = Path(__file__).with_name("marp.config.json")
 WORKER = Path(__file__).with_name("worker.mjs")  # (it imports browser.mjs beside it)
@@ -375,6 +376,22 @@ class MarpWorker:
         if "png" not in answer or not png.exists():
             raise ToolError(f"no still picture of {page.name}: {answer.get('error') or said}")
         return png
+
+    def mermaid(self, source: str, look: dict[str, Any], name: str) -> str:
+        """A Mermaid diagram drawn as SVG by Mermaid in the browser; DiagramFailed with
+        Mermaid's words when it cannot read it."""
+        from ..execute.diagrams import DiagramFailed
+
+        try:
+            answer, said = self._ask({"mermaid": source, "look": look, "id": name, "browser": str(find_browser())},
+                                     CHECK_LIMIT)
+        except _Hung:
+            raise ToolError(f"Mermaid did not answer in the browser ({find_browser()})") from None
+        if "svg" not in answer:
+            words = str(answer.get("error") or said).removeprefix("Error: ").splitlines()
+            raise DiagramFailed("\n".join(line for line in words if not _STACK_FRAME.search(line)))
+        svg: str = answer["svg"]
+        return svg
 
     def layout(self, html: Path, folder: Path, slides: int) -> dict[str, Any]:
         """A rendered deck taken apart in the browser (layout.mjs): its slides' text, tables,

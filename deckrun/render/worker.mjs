@@ -7,6 +7,7 @@
 //   {"check": "deck.html", "browser": "/path/to/chrome", "accessibility": true}
 //                                                      -> {"reports": [...]}
 //   {"still": "page.html", "png": "page.png", "browser": "/path/to/chrome"} -> {"png": path}
+//   {"mermaid": "graph LR; a-->b", "look": {...}, "id": "d1", "browser": "..."}  -> {"svg": "<svg..."}
 //   {"layout": "deck.html", "folder": "dir", "browser": "/path/to/chrome"} -> {"layout": "dir/deck.json"}
 // Messages (Marp's log) come first; the answer is one line "@@deckrun-done <JSON>".
 import module from 'node:module'
@@ -34,6 +35,7 @@ async function answer(request) {
     const reports = await (await browser(request.browser)).check(request.check, { accessibility: request.accessibility })
     return { reports }
   }
+  if (request.mermaid) return { svg: await (await browser(request.browser)).mermaid(request.mermaid, request.look, request.id) }
   if (request.layout) return { layout: await (await browser(request.browser)).layout(request.layout, request.folder) }
   if (request.still) return { png: await (await browser(request.browser)).still(request.still, request.png) }
   throw new Error(`unknown request: ${JSON.stringify(request)}`)

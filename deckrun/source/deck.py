@@ -24,6 +24,9 @@ from ..core.errors import DeckError, Location, read_source
 from ..core.files import write_atomic
 from ..core.project import Project, load_yaml_mapping
 from .cells import Cell, CellOptions, SnippetCell, SnippetFile, make_options, parse_snippet_file, split_options
+from .diagrams import KINDS as DIAGRAM_KINDS
+from .diagrams import MARKER as DIAGRAM_MARKER
+from .diagrams import Diagram, read_diagram
 from .notebooks import cell_not_found, read_notebook
 from .steps import parse_steps
 
@@ -44,7 +47,7 @@ _RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
 _RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 _EXPRESSION = re.compile(r"\{\{(?:(?!\}\}).)*\}\}")
 # Names a deck's template may read without setting them: deckrun's, and Jinja's own.
-_CONTEXT = frozenset({"course", "deck", "snippet", "_cell", "_literal", "range", "dict", "lipsum", "cycler",
+_CONTEXT = frozenset({"course", "deck", "snippet", "_cell", "_literal", "_diagram", "range", "dict", "lipsum", "cycler",
                       "joiner", "namespace", "loop", "self", "caller", "varargs", "kwargs", "super"})
 _DECLARED = re.compile(r"\{%-?\s*(?:set|for|macro|import\s+\S+\s+as|from\s+\S+\s+import)\s+([A-Za-z_]\w*)")
 _PARSER = jinja2.Environment()
@@ -58,6 +61,7 @@ class Deck:
     markdown: str             # rendered Markdown, each cell a MARKER line
     cells: tuple[Cell, ...]   # in slide order; cells[i] belongs to MARKER i
     sources: frozenset[Path] = frozenset()  # the files it was made from: deck, partials, snippets
+    diagrams: tuple[Diagram, ...] = ()      # in slide order; diagrams[i] belongs to diagrams.MARKER i
 
 
 def load_deck(path: Path, project: Project) -> Deck:
@@ -95,7 +99,7 @@ def load_deck(path: Path, project: Project) -> Deck:
         raise DeckError(f"template error: {type(exc).__name__}: {exc}", where,
                         detail=_keep_as_written(where)) from None
     return Deck(path, project.deck_name(path), front_matter, markdown, tuple(collector.cells),
-                frozenset(collector.files))
+                frozenset(collector.files), tuple(collector.diagrams))
 
 
 def read_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
@@ -145,6 +149,7 @@ def _environment(deck: Path, project: Project, collector: "_CellCollector") -> j
     )
     env.globals["_cell"] = collector.inline_cell
     env.globals["_literal"] = collector.literal
+    env.globals["_diagram"] = collector.diagram
     return env
 
 
@@ -207,6 +212,8 @@ class _CellCollector:
         self._snippet_files: dict[Path, SnippetFile] = {}
         self.files: set[Path] = set()
         self.literals: list[str] = []  # code shown as written (see cut_fences)
+        self._drawn: dict[tuple[str, int], Diagram] = {}  # ```mermaid and ```dot fences, by where they are
+        self.diagrams: list[Diagram] = []  # in slide order (a partial's, once each time it is included)
         self._ran: dict[Path, set[str]] = {}  # snippet file -> labels of its pieces the deck runs
         self.declared: set[str] = set()  # names the deck's templates set themselves
 
@@ -256,6 +263,10 @@ class _CellCollector:
                 self._inline[(str(path), i)] = self._inline_cell(code, path, i + 1, run.group("language").lower(),
                                                                  run.group("steps"))
                 out.append(f'{indent}{{{{ _cell("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
+            elif (kind := info.strip().lower()) in DIAGRAM_KINDS and end < len(lines):
+                code = "\n".join(_strip_indent(text, len(indent)) for text in lines[i + 1:end])
+                self._drawn[(str(path), i)] = read_diagram(kind, code, Location(path, i + 1))
+                out.append(f'{indent}{{{{ _diagram("{_escape(str(path))}", {i}) }}}}{{#{newlines}#}}')
             elif mark := _TEMPLATE_MARK.search(info):  # opted in: the code is a template
                 out.append(line.replace(mark.group(0), " ", 1).rstrip())
                 out.extend(lines[i + 1:end + 1])
@@ -291,6 +302,10 @@ class _CellCollector:
                                                    for name in names):
             return self._keep(text)  # (a name like one of deckrun's is a typo: an error says so)
         return text
+
+    def diagram(self, path: str, index: int) -> str:
+        self.diagrams.append(self._drawn[(path, index)])
+        return DIAGRAM_MARKER.format(len(self.diagrams) - 1)
 
     def literal(self, index: int) -> str:
         return self.literals[index]
