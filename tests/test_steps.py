@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from pypdf import PdfReader
 
 from deckrun.core.errors import DeckError
@@ -88,6 +89,25 @@ plt.title("squares")
 plt.figure(figsize=(3, 2))
 plt.plot([3, 2, 1])
 ```
+
+---
+
+<!-- _class: lead -->
+
+# On a dark slide
+
+```python run
+plt.figure(figsize=(3, 2))
+plt.bar(["a", "b"], [2, 1])
+plt.show()
+```
+
+```python run
+#| figure-style: none
+plt.figure(figsize=(3, 2))
+plt.bar(["a", "b"], [2, 1])
+plt.show()
+```
 """
 
 LIT = "getComputedStyle(document.querySelector('#deckrun-steps-1 code')).backgroundImage"
@@ -113,8 +133,14 @@ def test_each_press_of_next_lights_the_next_step_and_figures_come_without_noise(
     assert len(set(seen)) == 3 and all(lit.startswith("linear-gradient") for lit in seen)
     paper = (root / "build" / "loops.paper.md").read_text()
     assert "data-marpit-fragment" not in paper and "6" in (root / "build" / "loops.md").read_text()
-    assert len(PdfReader(root / "build" / "loops.pdf").pages) == 2
+    assert len(PdfReader(root / "build" / "loops.pdf").pages) == 3
     # a cell that ends in plt.title(...) shows its figure, not Text(0.5, 1.0, 'squares')
     screen = (root / "build" / "loops.md").read_text()
-    assert "Text(0.5, 1.0" not in screen and screen.count('class="cell-figure"') == 2
+    assert "Text(0.5, 1.0" not in screen and screen.count('class="cell-figure"') == 4
     assert "matplotlib.lines.Line2D" in screen  # values: all keeps it
+
+    # figures in the theme's look: its background (navy on the lead slide), unless asked not to
+    pictures = [root / "build" / src for src in re.findall(r'<img src="([^"]+)"', screen)]
+    corners = [Image.open(p).convert("RGB").getpixel((1, 1)) for p in pictures]
+    assert corners[0] == corners[1] == (255, 255, 255) and corners[2] == (0x0d, 0x2b, 0x4e)
+    assert corners[3] == (255, 255, 255)  # figure-style: none: matplotlib's own

@@ -49,9 +49,35 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", message="IProgress not found")
 del _warnings
 
-def __deckrun_before_cell(seed, fmt, dpi):
+__deckrun_dressed = {}
+
+def __deckrun_dress(look):
+    """The course's figure look (rcParams) for this cell ({}: matplotlib's own), where the
+    cells have not set their own: a setting a cell changed since the last look was put
+    keeps its value."""
+    global __deckrun_dressed
+    import sys
+    get_ipython().config.InlineBackend.update(rc=dict(look))  # (put when pyplot is first imported)
+    if "matplotlib" in sys.modules:
+        rc = sys.modules["matplotlib"].rcParams
+        undone = {key: sys.modules["matplotlib"].rcParamsDefault[key] for key in __deckrun_dressed if key not in look}
+        for key, value in {**undone, **look}.items():
+            try:
+                if key in __deckrun_dressed and rc[key] != rc.validate[key](__deckrun_dressed[key]):
+                    continue
+                rc[key] = value
+            except (KeyError, ValueError):  # (a setting this matplotlib does not have)
+                pass
+        if "matplotlib_inline.config" in sys.modules:
+            from matplotlib_inline.config import InlineBackend
+            InlineBackend.instance().rc = dict(look)
+    __deckrun_dressed = dict(look)
+
+def __deckrun_before_cell(seed, fmt, dpi, look=None):
     import sys
     __deckrun_reseed(seed)
+    if look is not None:
+        __deckrun_dress(look)
     formats, kwargs = {fmt}, {"bbox_inches": "tight", "dpi": dpi}
     if "matplotlib_inline.config" not in sys.modules:
         # Read when pyplot is first imported; importing matplotlib here would slow every deck.
@@ -165,7 +191,8 @@ class Kernel:
         opts = cell.options
         if not self.python:  # (no helpers there: its cells run as they are)
             return self._run_code(cell, on_stream), None
-        prelude = f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi})"
+        look = json.loads(cell.look) if cell.look else None  # (None: no look to put or take back)
+        prelude = f"__deckrun_before_cell({self.settings.seed}, {opts.format!r}, {opts.dpi}, {look!r})"
         if step is not None:
             prelude += (f"\nprint(__deckrun_versions.move({step.assign!r}, {list(step.remove)!r}, "
                         f"{[list(key) for key in step.forget]!r}))"

@@ -32,7 +32,7 @@ from ..source.audience import without_lecturer_content
 from ..source.deck import Deck, load_deck
 from ..source.marpconfig import find_marp_config, marp_config
 from ..source.targets import target_names
-from ..source.themes import check_theme
+from ..source.themes import check_theme, dress_figures
 
 KERNEL_MEMORY = 1.5 * 2**30  # what a kernel with torch and a small model may take
 
@@ -179,7 +179,7 @@ def prepare(path: Path, project: Project) -> Deck:
     deck = load_deck(path, project)
     check_theme(deck, project)
     course_language(project, deck.front_matter, deck.path)
-    return deck
+    return dress_figures(deck, project)
 
 
 def build_deck(deck: Deck, options: BuildOptions, session: Session, log: DeckLog) -> DeckReport:

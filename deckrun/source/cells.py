@@ -44,6 +44,7 @@ class CellOptions:
     label: str = ""                 # a name for the cell (Quarto's; finds a notebook's cell)
     values: str = "figures"         # all: also the value a plotting cell ends with (Text(...)) beside its figure
     highlight: str = ""             # lines each step highlights: "1-2|3|all" (see steps.py)
+    figure_style: str = ""          # theme | none: figures in the course theme's look (default), or matplotlib's
 
     # Options that change what running the cell produces; the rest only change display.
     EXECUTION = ("format", "dpi")
@@ -82,6 +83,10 @@ def _check_option(name: str, value: Any, where: Location) -> Any:
             return "hide"
         if value not in OUTPUT_MODES:
             raise bad(" | ".join(OUTPUT_MODES))
+        return value
+    if name == "figure_style":
+        if value not in ("theme", "none"):
+            raise bad("theme | none")
         return value
     if name == "values":
         if value not in VALUE_MODES:
@@ -131,6 +136,7 @@ class Cell:
     name: str = ""
     setup: bool = False  # run before a snippet cell that needs it, not shown (see sources)
     language: str = "python"  # of its code: its fence's (```bash run), a notebook's kernel's
+    look: str = ""  # the figure settings it runs with (JSON of matplotlib's rcParams; themes.dress_figures)
 
     def describe(self, root: Path | None = None) -> str:
         """Where it is, for messages (`root`: relative to the course, for what is stored)."""
