@@ -165,3 +165,24 @@ def test_a_dead_kernel_is_said_to_be_killed(warm):
     with pytest.raises(KernelDied) as died:
         warm.run(cell("import os\nos.kill(os.getpid(), {})".format(int(signal.SIGKILL))), 0)
     assert "SIGKILL" in str(died.value)
+
+
+def test_a_theme_colour_change_draws_again_only_the_cells_that_drew_figures(tmp_path):
+    from deckrun.pipeline.build import Session, build_decks
+
+    root = make_course(tmp_path / "course")
+    deck = only_deck(root, "plots.md", "---\nmarp: true\ntheme: nmt-theme\n---\n\n# Plots\n\n```python run\n"
+                                        "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\n```\n\n"
+                                        "```python run\nprint(1 + 1)\n```\n")
+    project = load_project(root)
+    options = BuildOptions(formats=("html",))
+    session = Session.open(project, options, Progress(open(os.devnull, "w")),
+                           renderer=lambda jobs, config: {job: None for job in jobs})
+    try:
+        assert build_decks([deck], options, session)[0].cells_run == 2
+        theme = root / "themes" / "nmt-theme.css"
+        theme.write_text(theme.read_text().replace("--nmt-teal: #0f8a80;", "--nmt-teal: #0f7a80;"))
+        again = build_decks([deck], options, session)[0]
+        assert (again.cells_run, again.cells_cached) == (1, 1)  # the figure, in the new look; not the print
+    finally:
+        session.close()

@@ -13,6 +13,7 @@ from deckrun.core.errors import DeckError
 from deckrun.core.project import load_project
 from deckrun.format.steps import step_through
 from deckrun.source.deck import load_deck
+from deckrun.source.slides import parse_slides
 from helpers.browser import Browser
 from helpers.course import make_course, only_deck, run_build
 
@@ -32,6 +33,15 @@ def test_paper_shows_the_last_step_and_has_no_fragment():
     paper = step_through(SHOWN, paper=True)
     assert "data-marpit-fragment" not in paper
     assert "background-image: none; mask-image: none" in paper  # the last step: all lines
+
+
+def test_paper_can_show_each_step_on_a_page_of_its_own():
+    deck = "---\nmarp: true\n---\n\n" + SHOWN + "\n---\n\n# B\n"
+    paper = step_through(deck, paper=True, pages=True)
+    assert len(parse_slides(paper).slides) == 4 and paper.count("# A\n") == 3
+    lit = [re.search(r"<style>#deckrun-steps-%d [^{]+\{([^}]*)\}" % n, paper).group(1) for n in (1, 2, 3)]
+    assert "calc(1 * 1lh), rgb(250" in lit[0].replace("var(--deckrun-step-light, ", "")  # line 2 lit on page 1
+    assert lit[2].endswith("background-image: none; mask-image: none; ")  # all lines on the last page
 
 
 def test_fences_shown_as_written_are_left_alone():

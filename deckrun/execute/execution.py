@@ -6,7 +6,7 @@ Progress is reported through hooks; what happened comes back as an `Execution`."
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache as once
 from pathlib import Path
 from typing import Callable, Protocol
@@ -100,6 +100,8 @@ def plan_deck(deck: Deck, project: Project, options: BuildOptions, cache: Cache,
     frozen: list[int] = []
     for index, key in enumerate(keys):
         result, used = (None if refreshed[index] else cache.load(key)), key
+        if result is not None and result.drew and result.look != deck.cells[index].look:
+            result = None  # its figures were drawn in another look (the theme changed): drawn again
         if result is None and index in taken and taken[index].key != key.key:
             result, used = cache.load(taken[index]), taken[index]
             if result is not None:
@@ -197,6 +199,6 @@ def run_cell(deck: Deck, index: int, running: Running, kernel: WarmKernel, repla
     running.results[index] = result
     running.computed_with[index] = key
     if not result.timed_out:
-        cache.store(key, result)
+        cache.store(key, replace(result, look=cell.look if result.drew else ""))
 
 

@@ -64,7 +64,7 @@ def cell_sources(cells: list[Cell], root: Path, local_dirs: list[Path],
     for cell, fact in zip(cells, facts):
         modules = local_modules(fact, root, local_dirs)
         inputs = {**declared_inputs(cell, root), **modules}
-        code = _hash(cell.code, cell.options.execution_options(), cell.look)
+        code = _hash(cell.code, cell.options.execution_options())
         loose = _hash(previous, code, inputs)
         found.append(CellSource(cell.describe(root), code, inputs, imported(fact, [root / n for n in modules]),
                                 loose, previous))

@@ -76,14 +76,21 @@ class CellResult:
     computed: str = ""  # when it ran (UTC, ISO 8601): the outputs' provenance
     notes: tuple[str, ...] = ()  # what capturing changed (output cut, figure scaled down)
     timed_out: bool = False      # stopped at its time-out (never cached: it may pass next time)
+    look: str = ""               # the figure look its figures were drawn with (see drew)
 
     @property
     def error(self) -> Error | None:
         return next((o for o in self.outputs if isinstance(o, Error)), None)
 
+    @property
+    def drew(self) -> bool:
+        """Did it draw a figure (whose look is then part of what it shows)?"""
+        return any(isinstance(o, Rich) and FILE_KINDS.keys() & o.data.keys() for o in self.outputs)
+
     def to_json(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "computed": self.computed, "notes": list(self.notes),
-                "outputs": [{"type": type(o).__name__.lower(), **asdict(o)} for o in self.outputs]}
+                "outputs": [{"type": type(o).__name__.lower(), **asdict(o)} for o in self.outputs],
+                **({"look": self.look} if self.look else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CellResult":
@@ -93,4 +100,4 @@ class CellResult:
             fields = dict(item)
             outputs.append(kinds[fields.pop("type")](**fields))
         return cls(tuple(outputs), float(data.get("seconds", 0.0)), str(data.get("computed", "")),
-                   tuple(data.get("notes", ())))
+                   tuple(data.get("notes", ())), look=str(data.get("look", "")))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
-from ..core.errors import ToolError
+from ..core.errors import DeckError, Location, ToolError
 from ..core.files import write_if_changed
 from ..core.project import Project, course_language
 from ..core.tools import node_packages
@@ -53,7 +53,7 @@ def deck_markdown(deck: Deck, results: Sequence[CellResult], project: Project,
     paper = stills is not None
     cells = [formatter.cell(cell, result, paper) for cell, result in zip(deck.cells, results)]
     diagrams = [diagram_markdown(formatter.templates, d, svg) for d, svg in zip(deck.diagrams, drawings)]
-    return step_through(inject_diagrams(inject(deck, cells), diagrams), paper)
+    return step_through(inject_diagrams(inject(deck, cells), diagrams), paper, steps_on_paper(deck, project) == "each")
 
 
 def cell_name(cell: Cell, project: Project) -> str:
@@ -97,6 +97,15 @@ def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], ste
     if write_if_changed(paper_path, texts[True]):
         written.append(paper_path)
     return Rendition(screen, paper_path, warnings, written)
+
+
+def steps_on_paper(deck: Deck, project: Project) -> str:
+    """`steps-on-paper:` of the front matter, else course.yaml: last (a stepped code block's
+    last step) or each (its slide once a step)."""
+    setting = deck.front_matter.get("steps-on-paper", project.course.get("steps-on-paper", "last"))
+    if setting not in ("last", "each"):
+        raise DeckError(f"'steps-on-paper:' must be last or each, not {setting!r}", Location(deck.path))
+    return str(setting)
 
 
 def deck_title(deck: Deck) -> str:

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import Location
+from ..source.slides import parse_slides
 from ..source.steps import Step, parse_steps
 
 # ```python {1|2-3|all}: the language (maybe none) and the steps.
@@ -21,16 +22,15 @@ _MAYBE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[^\n]*\{", re.MULTILINE)  # (no pars
 LIT, DIM = "var(--deckrun-step-light, rgb(250 204 21 / 0.28))", "rgb(0 0 0 / 0.35)"
 
 
-def step_through(markdown: str, paper: bool) -> str:
-    """The deck's Markdown with each stepped code block ready to step (`paper`: at its last step)."""
+def step_through(markdown: str, paper: bool, pages: bool = False) -> str:
+    """The deck's Markdown with each stepped code block ready to step (`paper`: at its last
+    step; with `pages`, its slide once a step, each at its own)."""
     if not _MAYBE.search(markdown):
         return markdown
-    from markdown_it import MarkdownIt
-
+    if paper and pages:
+        markdown = _a_page_a_step(markdown, _stepped_blocks(markdown))
     lines = markdown.split("\n")
-    blocks = [(token.map, found) for token in MarkdownIt("commonmark").parse(markdown)
-              if token.type == "fence" and token.map and (found := STEPPED_INFO.match(token.info.strip()))]
-    for number, ((start, end), found) in reversed(list(enumerate(blocks, 1))):
+    for number, (start, end, found) in reversed(list(enumerate(_stepped_blocks(markdown), 1))):
         fence_lines = lines[start:end]
         indent = re.match(r"[ \t]*", fence_lines[0]).group(0)  # type: ignore[union-attr]
         code = fence_lines[1:-1]
@@ -39,6 +39,42 @@ def step_through(markdown: str, paper: bool) -> str:
         fence = [f"{indent}{opening}{found.group('language')}", *code, fence_lines[-1]]
         lines[start:end] = _stepped(number, fence, indent, steps, len(code), paper)
     return "\n".join(lines)
+
+
+def _a_page_a_step(markdown: str, blocks: list[tuple[int, int, re.Match[str]]]) -> str:
+    """Paper with every step on a page of its own: each slide whose code steps comes once
+    a step (Marp's order: the blocks one after the other), each copy's blocks at the step
+    of that page (a single step, which the paper pass then draws)."""
+    lines = markdown.split("\n")
+    for slide in reversed(parse_slides(markdown).slides):
+        mine = [(start, found) for start, end, found in blocks if slide.start <= start < slide.end]
+        parts = [[p.strip() or "all" for p in found.group("steps").split("|")] for _, found in mine]
+        if all(len(p) <= 1 for p in parts):
+            continue
+        pages = [[0] * len(parts)]
+        for block, steps in enumerate(parts):
+            for step in range(1, len(steps)):
+                pages.append([len(parts[b]) - 1 if b < block else step if b == block else 0
+                              for b in range(len(parts))])
+        body = lines[slide.opening:slide.end]
+        copies = []
+        for page in pages:
+            copy = list(body)
+            for (start, found), steps, shown in zip(mine, parts, page):
+                at = start - slide.opening
+                lead = re.match(r"[ \t]*(?:`{3,}|~{3,})", copy[at]).group(0)  # type: ignore[union-attr]
+                copy[at] = f"{lead}{found.group('language')} {{{steps[shown]}}}"
+            copies.append(copy)
+        lines[slide.opening:slide.end] = [*copies[0], *(line for copy in copies[1:] for line in ("", "---", "", *copy))]
+    return "\n".join(lines)
+
+
+def _stepped_blocks(markdown: str) -> list[tuple[int, int, re.Match[str]]]:
+    """The fences with steps: their first line, the line after them, their info string read."""
+    from markdown_it import MarkdownIt
+
+    return [(token.map[0], token.map[1], found) for token in MarkdownIt("commonmark").parse(markdown)
+            if token.type == "fence" and token.map and (found := STEPPED_INFO.match(token.info.strip()))]
 
 
 def _stepped(number: int, fence: list[str], indent: str, steps: tuple[Step, ...], count: int,
