@@ -47,6 +47,7 @@ def preview(tmp_path_factory):
 def page(preview):
     """The deck open on its third slide, following edits; the deck as it was after."""
     watcher, browser = preview
+    browser.open("about:blank")  # (from the last test's page, only the hash would change: no new page)
     browser.open(watcher.url + "live.html#3")
     browser.wait("window.deckrunPreview && location.hash === '#3'")
     browser.eval("sessionStorage.clear(); window.keptValue = 42")

@@ -96,9 +96,11 @@
 
   // -- the in-place update
   // A slide's content, without what says where it is (its number, its id, its cells' lines).
+  // (Marp's script makes <pre is="marp-pre"> a <marp-pre> in the page; a fetched page has its <pre>.)
   const content = svg => svg.innerHTML
     .replace(/ (id|data-marpit-pagination|data-marpit-pagination-total|data-deckrun-cell)="[^"]*"/g, '')
     .replace(/<!--deckrun:[^>]*-->/g, '')
+    .replace(/<(\/?)marp-(pre|h[1-6])\b/g, '<$1$2')
   // Each slide as it was served (live cells may have changed the page since: what a save
   // changed is judged against what was served, so a slide it did not change keeps them).
   const served = new WeakMap()
