@@ -6,13 +6,20 @@ to). A deck of 10 slides is open at slide 5 in headless Chromium (puppeteer-core
   - a cell edit, minus its 0.5 s of compute: the cell on slide 7 prints something else
   - streaming: a cell that prints a line every 0.8 s; from the line printed to it on
     screen (with a full reload nothing shows until the cell ends)
+Then a prose deck of 100 slides open at slide 50, save -> pixels, median of 9, in the same
+run: deckrun's watch, Marp CLI's own watch server (`marp -s`, which reloads the page),
+and as the floor, the Marp engine's render of the whole deck in a warm Node process.
+Goals (issue 32): at most 0.25x Marp's server, within 40 ms of the engine's render.
 
     .venv/bin/python bench/preview_bench.py
 """
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -94,6 +101,86 @@ def measure(watcher: Watching, browser: Browser, edits: Edits, query: str, label
     return found
 
 
+LONG = 100
+LONG_ROUNDS = 9
+FLOOR = """// The Marp engine (the Marp CLI's own Marp Core) rendering a whole deck, warm: the median of 20 renders, ms.
+import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+const require = createRequire(process.argv[2])
+const { Marp } = require('@marp-team/marp-core')
+const marp = new Marp({ html: true })
+marp.themeSet.add(readFileSync(process.argv[4], 'utf8'))
+const markdown = readFileSync(process.argv[3], 'utf8')
+for (let n = 0; n < 5; n++) marp.render(markdown)
+const times = []
+for (let n = 0; n < 20; n++) { const t = performance.now(); marp.render(markdown); times.push(performance.now() - t) }
+times.sort((a, b) => a - b)
+console.log(times[10].toFixed(1))
+"""
+
+
+def long_deck(word: int) -> str:
+    slides = [f"## Slide {n}\n\nSome prose on slide {n}, and a little more of it." for n in range(1, LONG + 1)]
+    slides[49] = f"## Slide 50\n\nThe word is w{word}."
+    return "---\nmarp: true\ntheme: nmt-theme\npaginate: true\n---\n\n" + "\n\n---\n\n".join(slides) + "\n"
+
+
+def save_to_pixels(browser: Browser, deck: Path, url: str) -> list[float]:
+    """Save -> the new word on the active slide, LONG_ROUNDS times (after WARM_UP saves)."""
+    browser.open(url)
+    browser.wait("location.hash === '#50' && !!document.querySelector('svg.bespoke-marp-active')", timeout=60)
+    found = []
+    for n in range(1, WARM_UP + LONG_ROUNDS + 1):
+        time.sleep(0.6)  # (the last save's rebuild done, and editors do not save faster)
+        deck.write_text(long_deck(n))
+        saved = time.time()
+        _, painted = browser.wait("(document.querySelector('svg.bespoke-marp-active')?.textContent || '')"
+                                  f".includes('w{n}.')", timeout=60)
+        found.append(painted - saved)
+    return found[WARM_UP:]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def long_case(folder: Path) -> None:
+    from deckrun.core.tools import node
+
+    root = folder / "long"
+    (root / "slides").mkdir(parents=True)
+    shutil.copytree(REPO / "themes", root / "themes")
+    deck = root / "slides" / "long.md"
+    deck.write_text(long_deck(0))
+    floor_script = folder / "floor.mjs"
+    floor_script.write_text(FLOOR)
+    floor = float(subprocess.run([str(node()), str(floor_script), str(REPO / "node_modules") + "/", str(deck),
+                                  str(REPO / "themes" / "nmt-theme.css")], capture_output=True, text=True,
+                                 check=True).stdout.strip()) / 1000
+    watcher = Watching(root)
+    port = free_port()
+    marp = subprocess.Popen([str(node()), str(REPO / "node_modules" / "@marp-team" / "marp-cli" / "marp-cli.js"),
+                             "-s", str(root / "slides"), "--theme-set", str(root / "themes"), "--html"],
+                            cwd=root, env={**os.environ, "PORT": str(port)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(3)  # (Marp's server up)
+        with Browser() as browser:
+            ours = statistics.median(save_to_pixels(browser, deck, f"{watcher.url}long.html#50"))
+            theirs = statistics.median(save_to_pixels(browser, deck, f"http://127.0.0.1:{port}/long.md#50"))
+    finally:
+        watcher.proc.kill()
+        marp.kill()
+    print(f"A prose deck of {LONG} slides open at slide 50, save -> pixels, medians of {LONG_ROUNDS}:")
+    print(f"  deckrun watch {ours:.3f}s   Marp CLI's server (marp -s) {theirs:.3f}s   "
+          f"the Marp engine's render of the whole deck {floor:.3f}s")
+    print(f"  deckrun / Marp's server: {ours / theirs:.2f}x (goal at most 0.25x); deckrun - engine render: "
+          f"{(ours - floor) * 1000:.0f} ms (goal within 40 ms)")
+
+
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="deckrun-preview-bench-"))
     root = folder / "course"
@@ -114,6 +201,11 @@ def main() -> None:
     for what, goal in (("prose", " (goal: at most 0.15 s)"), ("cell", ""), ("stream", "")):
         print(f"  {what:<7} in place / full reload: {patch[what] / reload[what]:.2f}x "
               f"({patch[what]:.3f}s vs {reload[what]:.3f}s){goal if what == 'prose' else ''}")
+    long_folder = Path(tempfile.mkdtemp(prefix="deckrun-preview-bench-"))
+    try:
+        long_case(long_folder)
+    finally:
+        shutil.rmtree(long_folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
