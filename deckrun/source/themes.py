@@ -164,9 +164,11 @@ def dress_figures(deck: Deck, project: Project) -> Deck:
     css = course_themes(project).get(str(deck.front_matter.get("theme")), "")
     light, dark, dark_classes = figure_styles(css)
     looks = {False: json.dumps(light, sort_keys=True), True: json.dumps(dark, sort_keys=True)}
-    slides = parse_slides(deck.markdown).slides
-    lines = deck.markdown.split("\n")
     on_dark: dict[int, bool] = {}
+    could_be_dark = "backgroundColor" in deck.markdown or any(
+        re.search(rf"\b{re.escape(name)}\b", deck.markdown) for name in dark_classes)
+    slides = parse_slides(deck.markdown).slides if could_be_dark else ()  # (no slide is dark: no parse)
+    lines = deck.markdown.split("\n")
     for slide in slides:
         dark_slide = bool(dark_classes.intersection(slide.classes)) or \
             (_luminance(slide.directives.get("backgroundColor", "#fff")) or 1.0) < 0.2
