@@ -262,10 +262,12 @@ function takeApart(fonts) {
       if (isPicture(el)) return pictureOf
       if (el.matches('table')) return tableOf
       if (el.matches('pre, marp-pre')) return el => textOfBlock(el, 'code')
-      if (el.matches('ul, ol')) return el => textOfBlock(el, 'text')
+      // Math amid words (a paragraph, a list) is one picture: Office would flow the words
+      // around pictures of the formulas differently.
+      const math = el.querySelector('mjx-container, .katex, math')
+      if (el.matches('ul, ol')) return math ? pictureOf : el => textOfBlock(el, 'text')
       const words = [...el.childNodes].some(n => n.nodeType === Node.TEXT_NODE && n.textContent.trim())
-      if (el.querySelector('mjx-container, .katex, math') && words) return pictureOf // math amid words: one picture
-      if (words || [...el.children].some(isInline)) return el => textOfBlock(el, 'text')
+      if (words || [...el.children].some(isInline)) return math ? pictureOf : el => textOfBlock(el, 'text')
       return null
     }
     const visit = el => {
