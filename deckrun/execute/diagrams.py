@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from typing import Any, Callable
 
-from ..core.errors import DeckError, Location
+from ..core.errors import DeckError, Location, ToolError
 from ..source.diagrams import Diagram
 from .cache import Cache
 
@@ -70,6 +70,9 @@ def _draw(diagram: Diagram, key: str, mermaid: Callable[[], Mermaid]) -> str:
         return mermaid()(diagram.source, MERMAID_LOOK, f"d{key[:12]}")
     except DiagramFailed as failed:
         raise _located(diagram, failed.message, _MERMAID_LINE) from None
+    except ToolError as missing:  # (no browser, no Node: said for the diagram, not for a PDF)
+        raise DeckError(f"a mermaid diagram is drawn in the browser, and it could not be: {missing}; "
+                        "once drawn it is kept in the cache", diagram.where) from None
 
 
 class DiagramFailed(Exception):

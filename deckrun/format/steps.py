@@ -14,10 +14,9 @@ from pathlib import Path
 
 from ..core.errors import Location
 from ..source.slides import parse_slides
-from ..source.steps import Step, parse_steps
+from ..source.steps import STEPPED_INFO, Step, parse_steps
 
-# ```python {1|2-3|all}: the language (maybe none) and the steps.
-STEPPED_INFO = re.compile(r"^(?P<language>[^\s{]*)\s*\{(?P<steps>(?:all|[\d\s,|*-])*)\}\s*$")
+_FENCE_LEAD = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})")  # (a fence's first line starts so)
 _MAYBE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})[^\n]*\{", re.MULTILINE)  # (no parse when no fence has steps)
 LIT, DIM = "var(--deckrun-step-light, rgb(250 204 21 / 0.28))", "rgb(0 0 0 / 0.35)"
 
@@ -31,13 +30,11 @@ def step_through(markdown: str, paper: bool, pages: bool = False) -> str:
         markdown = _a_page_a_step(markdown, _stepped_blocks(markdown))
     lines = markdown.split("\n")
     for number, (start, end, found) in reversed(list(enumerate(_stepped_blocks(markdown), 1))):
-        fence_lines = lines[start:end]
-        indent = re.match(r"[ \t]*", fence_lines[0]).group(0)  # type: ignore[union-attr]
+        fence_lines, lead = lines[start:end], _lead(lines[start])
         code = fence_lines[1:-1]
         steps = parse_steps(found.group("steps"), Location(Path("(deck)")))
-        opening = re.match(r"[ \t]*(`{3,}|~{3,})", fence_lines[0]).group(1)  # type: ignore[union-attr]
-        fence = [f"{indent}{opening}{found.group('language')}", *code, fence_lines[-1]]
-        lines[start:end] = _stepped(number, fence, indent, steps, len(code), paper)
+        fence = [f"{lead.group(0)}{found.group('language')}", *code, fence_lines[-1]]
+        lines[start:end] = _stepped(number, fence, lead.group("indent"), steps, len(code), paper)
     return "\n".join(lines)
 
 
@@ -62,11 +59,16 @@ def _a_page_a_step(markdown: str, blocks: list[tuple[int, int, re.Match[str]]]) 
             copy = list(body)
             for (start, found), steps, shown in zip(mine, parts, page):
                 at = start - slide.opening
-                lead = re.match(r"[ \t]*(?:`{3,}|~{3,})", copy[at]).group(0)  # type: ignore[union-attr]
-                copy[at] = f"{lead}{found.group('language')} {{{steps[shown]}}}"
+                copy[at] = f"{_lead(copy[at]).group(0)}{found.group('language')} {{{steps[shown]}}}"
             copies.append(copy)
         lines[slide.opening:slide.end] = [*copies[0], *(line for copy in copies[1:] for line in ("", "---", "", *copy))]
     return "\n".join(lines)
+
+
+def _lead(line: str) -> re.Match[str]:
+    found = _FENCE_LEAD.match(line)
+    assert found, line  # (markdown-it said a fence starts on this line)
+    return found
 
 
 def _stepped_blocks(markdown: str) -> list[tuple[int, int, re.Match[str]]]:

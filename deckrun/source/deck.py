@@ -28,7 +28,7 @@ from .diagrams import KINDS as DIAGRAM_KINDS
 from .diagrams import MARKER as DIAGRAM_MARKER
 from .diagrams import Diagram, read_diagram
 from .notebooks import cell_not_found, read_notebook
-from .steps import parse_steps
+from .steps import STEPPED_INFO, parse_steps
 
 MARKER = "<!-- deckrun:cell:{} -->"
 MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
@@ -36,8 +36,6 @@ MARKER_PATTERN = re.compile(r"<!-- deckrun:cell:(\d+) -->")
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 # ```python run, ```bash run; with Slidev's steps: ```python run {1|2-3|all}
 _RUN_INFO = re.compile(r"^\s*(?P<language>[A-Za-z][\w+#-]*)\s+run\s*(?:\{(?P<steps>[^}]*)\})?\s*$")
-# A fence shown with steps (```python {1|2-3|all}): checked here, stepped in format/steps.py.
-_STEPS_INFO = re.compile(r"^\s*[^\s{]*\s*\{(?P<steps>(?:all|[\d\s,|*-])*)\}\s*$")
 # Opts a fence into templating: braces, so it can never be a language (```jinja shows Jinja).
 _TEMPLATE_MARK = re.compile(r"(?:^|\s)\{template\}(?=\s|$)")
 _MATH_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>\$\$)(?P<info>)\s*$")
@@ -271,7 +269,7 @@ class _CellCollector:
                 out.append(line.replace(mark.group(0), " ", 1).rstrip())
                 out.extend(lines[i + 1:end + 1])
             else:
-                if stepped := _STEPS_INFO.match(info):
+                if stepped := STEPPED_INFO.match(info):  # (checked here, stepped in format/steps.py)
                     parse_steps(stepped.group("steps"), Location(path, i + 1), lines=max(end - i - 1, 0))
                 self.literals.append("\n".join(lines[i:end + 1]))
                 out.append(f"{{{{ _literal({len(self.literals) - 1}) }}}}{{#{newlines}#}}")

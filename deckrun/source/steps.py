@@ -7,6 +7,8 @@ import re
 
 from ..core.errors import DeckError, Location
 
+# A fence shown with steps: ```python {1|2-3|all} (the language may be left out)
+STEPPED_INFO = re.compile(r"^\s*(?P<language>[^\s{]*)\s*\{(?P<steps>(?:all|[\d\s,|*-])*)\}\s*$")
 # A step: `all` (or `*`, or nothing, as Quarto's leading `|` means), or lines: 1-2,4
 _LINES = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
 Step = frozenset[int] | None  # the lines a step highlights; None: every line
