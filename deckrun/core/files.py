@@ -39,10 +39,12 @@ def file_mode() -> int:
     return 0o666 & ~_umask()
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes | str, mode: int | None = None, durable: bool = True) -> None:
     """Write to a temporary file beside `path`, flush it to disk, rename it into place:
     an interrupted write (Ctrl-C, kill -9, a full disk) leaves the old file, or none.
-    The file gets the umask's mode (a temporary file starts private, 0600)."""
+    The file gets the umask's mode (a temporary file starts private, 0600). Not `durable`:
+    not flushed to the disk first (a file made again whenever it is not right, written on
+    every save: after a crash of the system, it may be empty until then)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -55,7 +57,8 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
             _chmod(out.fileno(), temporary, file_mode() if mode is None else mode)
             out.write(data.encode() if isinstance(data, str) else data)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
@@ -76,7 +79,7 @@ def write_private(path: Path, data: str) -> None:
     write_atomic(path, data, mode=0o600)
 
 
-def write_if_changed(path: Path, data: bytes | str) -> bool:
+def write_if_changed(path: Path, data: bytes | str, durable: bool = True) -> bool:
     """`write_atomic` unless the file already holds exactly `data`; say whether it wrote."""
     raw = data.encode() if isinstance(data, str) else data
     try:
@@ -84,7 +87,7 @@ def write_if_changed(path: Path, data: bytes | str) -> bool:
             return False
     except OSError:
         pass
-    write_atomic(path, raw)
+    write_atomic(path, raw, durable=durable)
     return True
 
 

@@ -19,7 +19,7 @@ from ..fetch.assets import Assets
 from ..source.audience import with_lecturer_badge
 from ..source.cells import Cell
 from ..source.deck import Deck
-from ..source.slides import parse_slides
+from ..source.slides import first_heading
 from ..source.themes import course_themes, theme_colours
 from .assets import localize
 from .interactive import still_pictures
@@ -89,12 +89,13 @@ def write_rendition(project: Project, deck: Deck, markdown: dict[bool, str], ste
         warnings += [w for w in localized.warnings if w not in warnings]
     folder = folder or project.build_dir
     screen, paper_path = folder / f"{stem}.md", folder / f"{stem}.paper.md"
-    written = [screen] if write_if_changed(screen, texts[False]) else []
+    # (made again from the sources by any build that finds it not right: not worth a disk flush on every save)
+    written = [screen] if write_if_changed(screen, texts[False], durable=False) else []
     if texts.get(True, texts[False]) == texts[False]:
         if True in texts:
             paper_path.unlink(missing_ok=True)
         return Rendition(screen, screen, warnings, written)
-    if write_if_changed(paper_path, texts[True]):
+    if write_if_changed(paper_path, texts[True], durable=False):
         written.append(paper_path)
     return Rendition(screen, paper_path, warnings, written)
 
@@ -110,7 +111,7 @@ def steps_on_paper(deck: Deck, project: Project) -> str:
 
 def deck_title(deck: Deck) -> str:
     """The deck's title: its `title:`, else its first heading, else its file's name."""
-    return str(deck.front_matter.get("title") or parse_slides(deck.markdown).title or deck.name)
+    return str(deck.front_matter.get("title") or first_heading(deck.markdown) or deck.name)
 
 
 def with_metadata(markdown: str, deck: Deck, project: Project) -> str:

@@ -81,7 +81,8 @@ class Session:
     """What the builds of one command share, made whole when the command starts: the
     course, the terminal, the kernels, the asset cache, a Marp CLI kept loaded (started
     when first needed, unless given), how many decks build at once, and, while previewing,
-    what to do once a rebuild's first edited cell is done."""
+    what to do once a rebuild's first edited cell is done and with the decks' Markdown before
+    Marp renders it."""
     project: Project
     progress: Progress
     assets: Assets
@@ -92,6 +93,7 @@ class Session:
     hooks: Callable[[Deck, DeckLog], CellHooks] | None = None  # who hears a deck's cells (else its log)
     marked: bool = False          # cells marked for the live page (the preview)
     renderer: Renderer | None = None  # what makes the files (None: the Marp CLI)
+    before_render: Callable[[list[PendingRender]], None] | None = None  # (the preview: pages patched first)
 
     @classmethod
     def open(cls, project: Project, options: BuildOptions, progress: Progress, **more: Any) -> "Session":
@@ -230,12 +232,14 @@ def plan_renders(rendition: Rendition, targets: dict[str, Path], session: Sessio
     pending = []
     for fmt, target in targets.items():
         markdown = rendition.markdown_for(fmt)
-        stamp = render_stamp(project, markdown, fmt, config, session.assets.local_files(project.slides_dir))
+        settings = render_settings(project, fmt, config, session.assets.local_files(project.slides_dir))
+        stamp = Stamp.of(settings.digest, markdown.read_bytes())
         stamp_file = project.stamp_file(target)
         if stamp.matches(target, stamp_file):
             log.up_to_date(fmt + label)
         else:
-            pending.append(PendingRender(RenderJob(markdown, fmt, target, slides_at_most(markdown)), stamp, stamp_file))
+            job = RenderJob(markdown, fmt, target, slides_at_most(markdown), settings.digest, stamp.digest)
+            pending.append(PendingRender(job, stamp, stamp_file))
     if pending and session.marp is not None:
         session.marp.warm_up()
     return pending
@@ -251,15 +255,15 @@ def engine(session: Session) -> Path:
     return engine_config(project.root, themes, project.build_dir / ".marp")
 
 
-def render_stamp(project: Project, markdown: Path, fmt: str, config: Path, images: str) -> Stamp:
-    """Everything a render depends on: the Markdown, the themes, the course's Marp
-    configuration, the slides' images (PDF embeds them), the Marp CLI version and its
-    options."""
+def render_settings(project: Project, fmt: str, config: Path, images: str) -> Stamp:
+    """Everything a render depends on but its Markdown (a render's stamp is this and the
+    Markdown): the themes, the course's Marp configuration, the slides' images (PDF embeds
+    them), the Marp CLI version and its options."""
     course = find_marp_config(project.root)
     themes = [path for folder in (project.themes_dir, project.build_dir / ".themes")
               for path in sorted(folder.glob("*.css"))]
     makers = MAKERS if FORMATS[fmt].editable else ()
-    return Stamp.of(fmt, markdown.read_bytes(), config, *themes, *marp_config(project.root).themes, *makers,
+    return Stamp.of(fmt, config, *themes, *marp_config(project.root).themes, *makers,
                     *([course] if course else []), project.root / "package-lock.json", images)
 
 
@@ -327,7 +331,10 @@ def build_decks(paths: list[Path], options: BuildOptions, session: Session) -> l
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
-    outcomes = render_pending([item for report in built if report.ok for item in report.pending], session)
+    pending = [item for report in built if report.ok for item in report.pending]
+    if session.before_render is not None and pending:
+        session.before_render(pending)
+    outcomes = render_pending(pending, session)
     for report in built:
         for item in report.pending:
             if outcomes.get(item, "not rendered") is None:

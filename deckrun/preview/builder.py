@@ -23,13 +23,13 @@ from ..execute.keys import CellKey
 from ..execute.outputs import CellResult, Rich
 from ..execute.warm import KernelPool
 from ..format.rendition import cell_name
-from ..pipeline.build import DeckReport, Session, Variant, build_decks, render_pending, render_variant
+from ..pipeline.build import DeckReport, PendingRender, Session, Variant, build_decks, render_pending, render_variant
 from ..render.check import slide_locations
 from ..render.marp import MarpWorker
 from ..source.cells import Cell
 from ..source.deck import MARKER, Deck
 from ..source.slides import parse_slides
-from .server import Broadcast
+from .server import Broadcast, live_marks
 from .sources import affected_decks
 
 
@@ -104,7 +104,8 @@ class PreviewBuilder:
         self.events, self.progress, self.on_rebuilt = events, progress, on_rebuilt
         self.session = Session.open(project, options, progress, kernels=KernelPool(keep_warm=True),
                                     marp=MarpWorker(project.root), first_done=self.show_first, marked=True,
-                                    hooks=lambda deck, log: HeardCells(log, events, deck, project))
+                                    hooks=lambda deck, log: HeardCells(log, events, deck, project),
+                                    before_render=self.patch_pages)
         self.depends_on: dict[Path, set[Path]] = {}
         self.built: dict[str, Deck] = {}  # the decks as last built, by name (for goto)
         self.errors: dict[str, str] = {}
@@ -155,7 +156,7 @@ class PreviewBuilder:
             rebuilt = [r for r in reports if r.ok]
             names = [self.project.deck_name(r.deck) for r in rebuilt]
             if rebuilt:
-                self.events.reload(names)
+                self.events.reload({name: self.page_version(name) for name in names})
             self.progress.note(f"rebuilt {', '.join(names) or 'nothing'} in "
                                f"{time.monotonic() - started:.2f}s"
                                + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""))
@@ -178,8 +179,34 @@ class PreviewBuilder:
                 return  # the full rebuild after it says what is wrong
         except (DeckError, ToolError, OSError):
             return
-        self.events.reload([deck.name])
+        self.events.reload({deck.name: self.page_version(deck.name)})
         self.progress.note(f"showing {deck.name} with the edited cell's output; the cells after it are still running")
+
+    def patch_pages(self, pending: list[PendingRender]) -> None:
+        """Before Marp writes the decks' pages: the slides each save changed, sent to the
+        pages showing the version before it (Marp's engine of the last page, kept loaded,
+        renders them; a change only a whole page can show waits for it)."""
+        for item in pending:
+            job = item.job
+            name = job.target.relative_to(self.project.build_dir).with_suffix("").as_posix()
+            since = self.events.version(name)
+            if job.fmt != "html" or not since or since == job.version:
+                continue
+            try:
+                changed = self.session.worker().changed_slides(job.markdown, since, job.version, job.settings)
+            except ToolError:
+                continue  # (the page is written next, and says what is wrong)
+            if changed is not None:
+                self.events.slides(name, since, job.version, [
+                    {"index": slide.index, "html": live_marks(slide.html), "notes": list(slide.notes)}
+                    for slide in changed.slides])
+
+    def page_version(self, name: str) -> str:
+        """The version of a deck's page file: the stamp of its last render."""
+        try:
+            return self.project.stamp_file(self.project.build_dir / f"{name}.html").read_text()
+        except OSError:
+            return ""
 
     def goto(self, file: str, line: int) -> bool:
         """Show, in every open page of the decks that show it, the slide holding line

@@ -1,11 +1,16 @@
 // The preview's page script (deckrun watch), added to every deck page it serves: it keeps
 // the page in step with the lecturer's saves without reloading it.
 //
-//   reload {decks}           the deck was rebuilt: fetch it, replace only the slides whose
-//                            content changed (the Marp navigation, presenter view, zoom and
-//                            scroll stay), and show the first slide an edit changed unless
-//                            the view is pinned. A theme or front matter change, or slides
-//                            added or removed, reload the page, on the same slide's content.
+//   slides {deck, since, version, slides}
+//                            a save changed these slides (index, html, notes): a page at
+//                            version `since` puts them in place (the Marp navigation,
+//                            presenter view, zoom and scroll stay) and shows the first unless
+//                            the view is pinned; it is then at `version`
+//   reload {decks, versions} the deck's page was written: a page not at that version fetches
+//                            it and replaces the slides whose content changed, the same way.
+//                            A theme or front matter change, slides added or removed, or a
+//                            changed slide with fragments reload the page, on the same
+//                            slide's content.
 //   goto {deck, slide}       show that slide (an editor asked, for the line of its cursor)
 //   running / stream / ran   a cell is running: a mark on its slide, its printed output as
 //                            it comes; the deck's next version replaces both
@@ -13,6 +18,7 @@
 (() => {
   const config = JSON.parse(document.currentScript.dataset.deckrun)
   const { deck, token, events, pdf, header } = config
+  let version = config.version  // of the deck's page this page shows
   const PINNED = `deckrun-pinned:${location.pathname}`
   const fullReloads = new URLSearchParams(location.search).has('deckrun-reload')  // (to compare, in bench/)
   const container = () => document.getElementById(':$p')
@@ -143,6 +149,48 @@
     return { pairs, edited }
   }
 
+  // A changed slide put in place: its content, its attributes, its notes.
+  const notesOf = index => document.querySelector(`.bespoke-marp-note[data-index="${index}"]`)
+  const replace = (old, svg) => {
+    old.innerHTML = svg.innerHTML
+    served.set(old, content(svg))
+    for (const { name, value } of svg.attributes) {
+      if (name !== 'class' && name !== 'aria-hidden') old.setAttribute(name, value)
+    }
+  }
+  const done = (edited, timing, via) => {
+    window.deckrunPreview.patched++
+    timing.patched = Date.now()
+    window.deckrunPreview.lastPatch = { edited, timing, via }
+    document.dispatchEvent(new CustomEvent('deckrun:patched'))
+  }
+
+  // A save's changed slides, sent as they are: none is fetched (a page not at the version they
+  // were changed from, or a slide only a reload shows right, waits for the page's reload event).
+  const update = ({ since, version: next, slides }) => {
+    const timing = { event: Date.now() }
+    const olds = slidesOf(document)
+    if (fullReloads || since !== version || !container()) return
+    const news = slides.map(({ html }) => {
+      const holder = document.createElement('template')
+      holder.innerHTML = html
+      return holder.content.querySelector('svg[data-marpit-svg]')
+    })
+    const fits = slides.every(({ index, notes }, k) => news[k] && olds[index] &&
+      !news[k].querySelector('[data-marpit-fragment]') && !olds[index].querySelector('[data-marpit-fragment]') &&
+      !notes.length === !notesOf(index))
+    if (!fits) return
+    slides.forEach(({ index, notes }, k) => {
+      replace(olds[index], news[k])
+      const note = notesOf(index)
+      if (note) note.replaceChildren(...notes.map(text => Object.assign(document.createElement('p'), { textContent: text })))
+    })
+    version = next
+    const edited = slides.map(({ index }) => index)
+    done(edited, timing, 'slides')
+    if (edited.length && !pinned()) show(Math.min(...edited))
+  }
+
   const reloadAt = index => {
     history.replaceState(history.state, '', `${location.pathname}${location.search}#${index + 1}`)
     window.deckrunPreview.reloads++
@@ -167,10 +215,12 @@
     // through) when the page loads: a changed slide that has any is only right after a reload.
     const stepped = index => [olds[index], news[index]].some(svg => svg?.querySelector('[data-marpit-fragment]'))
     const changed = news.map((_, index) => index).filter(index => before[index] !== after[index])
+    const noted = root => [...root.querySelectorAll('.bespoke-marp-note')].map(note => note.dataset.index).join()
     if (fullReloads || olds.length !== news.length || styles(document) !== styles(next) || !container() ||
-        changed.some(stepped)) {
-      return reloadAt(target)  // the navigation knows its slides: it starts again
+        changed.some(stepped) || noted(document) !== noted(next)) {
+      return reloadAt(target)  // the navigation knows its slides (and notes): it starts again
     }
+    version = JSON.parse(next.querySelector('script[data-deckrun]')?.dataset.deckrun || '{}').version
     for (const [index, svg] of news.entries()) {
       if (before[index] === after[index]) {  // the same, but maybe moved: its cells' lines follow
         const marks = marksOf(olds[index]), blocks = olds[index].querySelectorAll('[data-deckrun-cell]')
@@ -178,22 +228,15 @@
         svg.querySelectorAll('[data-deckrun-cell]').forEach((block, k) => blocks[k]?.setAttribute('data-deckrun-cell', block.dataset.deckrunCell))
         continue
       }
-      olds[index].innerHTML = svg.innerHTML
-      served.set(olds[index], after[index])
-      for (const { name, value } of svg.attributes) {
-        if (name !== 'class' && name !== 'aria-hidden') olds[index].setAttribute(name, value)
-      }
+      replace(olds[index], svg)
     }
     const notes = next.querySelectorAll('.bespoke-marp-note')
     document.querySelectorAll('.bespoke-marp-note').forEach(note => {
       const fresh = [...notes].find(other => other.dataset.index === note.dataset.index)
       if (fresh && fresh.innerHTML !== note.innerHTML) note.innerHTML = fresh.innerHTML
     })
-    window.deckrunPreview.patched++
-    timing.patched = Date.now()
-    window.deckrunPreview.lastPatch = { edited, timing }
+    done(edited, timing, 'page')
     show(target)
-    document.dispatchEvent(new CustomEvent('deckrun:patched'))
   }
 
   // -- cells running now: a mark on the slide, their output as it is printed
@@ -230,8 +273,11 @@
     if (data.deck === deck) handler(data)
   }
   let queue = Promise.resolve()
+  source.addEventListener('slides', forMe(data => { queue = queue.then(() => update(data)).catch(() => location.reload()) }))
   source.addEventListener('reload', event => {
-    if (deck && JSON.parse(event.data).decks.includes(deck)) queue = queue.then(patch).catch(() => location.reload())
+    const { decks, versions } = JSON.parse(event.data)
+    if (!deck || !decks.includes(deck) || (versions[deck] && versions[deck] === version)) return  // (patched to it already)
+    queue = queue.then(patch).catch(() => location.reload())
   })
   source.addEventListener('goto', forMe(({ slide }) => show(slide)))
   if (!fullReloads && !config.presenting) {  // (presenting, present.js shows cells; bench/'s reload path had none)

@@ -177,7 +177,7 @@ class Presenter:
 
     def _rebuild(self, live: LiveDeck) -> None:
         self.build([live.deck.path])
-        self.events.reload([live.deck.name])
+        self.events.reload({live.deck.name: ""})  # (its pages fetch it)
 
     def outputs_html(self, deck: Deck, cell: Cell, result: CellResult) -> str:
         """A live result as the slides show outputs: the deck's templates, then Marp."""

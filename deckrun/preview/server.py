@@ -41,11 +41,12 @@ def _client() -> str:
     return CLIENT.read_text(encoding="utf-8").replace("</script", "<\\/script")
 
 
-def page_script(deck: str, token: str, presenting: bool = False) -> str:
-    """The script a served page gets (its settings in a data attribute); presenting, the
-    live cells' own script shows running cells."""
+def page_script(deck: str, token: str, presenting: bool = False, version: str = "") -> str:
+    """The script a served page gets (its settings in a data attribute: `version`, of the
+    deck's page it is served with); presenting, the live cells' own script shows running
+    cells."""
     settings = {"deck": deck, "token": token, "events": EVENTS, "pdf": PDF, "header": TOKEN_HEADER,
-                "presenting": presenting}
+                "presenting": presenting, "version": version}
     return f'<script data-deckrun="{html.escape(json.dumps(settings))}">{_client()}</script>'
 
 
@@ -82,7 +83,8 @@ class Extras:
 
 
 class Broadcast:
-    """What every open page is told: `reload` (these decks were rebuilt), `errors` (deck
+    """What every open page is told: `slides` (a deck's changed slides, from one version of
+    its page to the next), `reload` (these decks' pages were written), `errors` (deck
     name, "" for all -> message), each deck's slide warnings, `goto` (show a slide), cells
     as they run (`running`, `stream`, `ran`) and, presenting, live runs' results, resets,
     edits and each deck's kernel; the last errors, warnings, kernel states and live cells
@@ -93,12 +95,25 @@ class Broadcast:
         self._kernels: dict[str, dict[str, Any]] = {}  # deck -> its kernel's last state (presenting)
         self._cells: dict[tuple[str, str], dict[str, Any]] = {}  # (deck, cell) -> what its pages show now (presenting)
         self._clients: list[queue.Queue[Any]] = []
+        self._versions: dict[str, str] = {}  # deck -> the version of its page file
         self._lock = threading.Lock()
 
-    def reload(self, decks: list[str]) -> None:
+    def version(self, deck: str) -> str:
+        """The version of the deck's page file ("": not known)."""
+        with self._lock:
+            return self._versions.get(deck, "")
+
+    def slides(self, deck: str, since: str, version: str, changed: list[dict[str, Any]]) -> None:
+        """The slides that changed from the deck's page at `since` to the one at `version`
+        ({index, html, notes} each): pages at `since` put them in place."""
+        self._publish("slides", {"deck": deck, "since": since, "version": version, "slides": changed})
+
+    def reload(self, decks: dict[str, str]) -> None:
+        """These decks' pages were written (deck -> its version)."""
         with self._lock:  # a rebuilt deck shows its cells as built
             self._cells = {key: state for key, state in self._cells.items() if key[0] not in decks}
-        self._publish("reload", {"decks": decks})
+            self._versions.update(decks)
+        self._publish("reload", {"decks": list(decks), "versions": decks})
 
     def errors(self, errors: dict[str, str]) -> None:
         with self._lock:
@@ -349,7 +364,8 @@ class PreviewServer:
                     self.wfile.write(body)
 
             def page(self, file: Path, deck: str) -> None:
-                script = page_script(deck, server.token, presenting=server.extras is not None)
+                version = server.events.version(deck)  # (before the file: a page never claims to be newer)
+                script = page_script(deck, server.token, presenting=server.extras is not None, version=version)
                 if server.extras:
                     script += server.extras.script(deck, server.token)
                 text = live_marks(file.read_text(encoding="utf-8"))

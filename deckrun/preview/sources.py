@@ -13,8 +13,13 @@ from watchdog.observers import Observer
 
 from ..core.project import COURSE_FILE, GENERATED, Project
 
-DEBOUNCE = 0.03  # seconds of quiet after a save before rebuilding (an editor's save: events ms apart)
-QUIT, RESTART = "quit", "restart"
+# How a save ends, as editors write (inotify): in place (VS Code, Vim's default, `>`): opened,
+# truncated, written, closed; by renaming a new file over it (JetBrains, Emacs, Vim with
+# `backupcopy=no`, `sed -i`): a file written and closed elsewhere, then moved to its name. A
+# path closed after writing, or moved into place, is complete: the build starts at once.
+# Where the system says neither (FSEvents, Windows), DEBOUNCE seconds of quiet end a save.
+DEBOUNCE = 0.03
+QUIT, RESTART, WRITTEN = "quit", "restart", "written"
 
 
 class SourceWatcher(FileSystemEventHandler):
@@ -42,9 +47,11 @@ class SourceWatcher(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            if raw and self._relevant(Path(os.fsdecode(raw))):
-                self.inbox.put(Path(os.fsdecode(raw)).resolve())
+        found = [Path(os.fsdecode(raw)) for raw in (event.src_path, getattr(event, "dest_path", "")) if raw]
+        for path in filter(self._relevant, found):
+            self.inbox.put(path.resolve())
+        if event.event_type in ("closed", "moved") and self._relevant(found[-1]):
+            self.inbox.put(WRITTEN)
 
     def _relevant(self, path: Path) -> bool:
         try:
@@ -57,13 +64,16 @@ class SourceWatcher(FileSystemEventHandler):
 
 
 def next_batch(inbox: queue.Queue[Any]) -> set[Path] | str:
-    """The next save (a burst of events, gathered until DEBOUNCE of quiet), or a command."""
+    """The next save (its events, until one says it is complete or DEBOUNCE of quiet, and
+    any already come after it), or a command."""
     batch = {inbox.get()}
-    while True:
+    while WRITTEN not in batch:
         try:
             batch.add(inbox.get(timeout=DEBOUNCE))
         except queue.Empty:
             break
+    while not inbox.empty():
+        batch.add(inbox.get_nowait())
     for command in (QUIT, RESTART):
         if command in batch:
             return command

@@ -136,11 +136,23 @@ def engine_config(root: Path, themes: Path, folder: Path) -> Path:
 @dataclass(frozen=True)
 class RenderJob:
     """One output to make: `markdown` converted to the format named `fmt` (core/options.py's
-    FORMATS), moved into place at `target`."""
+    FORMATS), moved into place at `target`. A worker converting HTML keeps the engine under
+    `settings` (the digest of what the render depends on but the Markdown) and the slides
+    under `version` (that and the Markdown): the preview renders a save's slides with them."""
     markdown: Path
     fmt: str
     target: Path
     slides: int = 1
+    settings: str = ""
+    version: str = ""
+
+
+def _kept(jobs: dict["RenderJob", Path]) -> dict[str, Any] | None:
+    """What a worker converting `jobs` (each from its input file) keeps for the preview."""
+    settings = {job.settings for job in jobs}
+    if len(settings) != 1 or "" in settings or any(FORMATS[job.fmt].marp != "html" for job in jobs):
+        return None
+    return {"settings": settings.pop(), "versions": {str(file): job.version for job, file in jobs.items()}}
 
 
 def render_all(root: Path, jobs: list[RenderJob], config: Path,
@@ -178,7 +190,8 @@ def _render_batch(root: Path, batch: list[RenderJob], config: Path,
         arguments = [*map(str, inputs.values()), *marp_options(batch[0].fmt, config)]
         limit = RENDER_BASE + RENDER_PER_SLIDE * sum(job.slides for job in batch)
         try:
-            worker.run(arguments, limit) if worker else _run_marp([*find_marp(root), *arguments], root, limit)
+            worker.run(arguments, limit, _kept(inputs)) if worker else \
+                _run_marp([*find_marp(root), *arguments], root, limit)
         except _Hung:
             return {}  # each job is then tried on its own, and reports its own failure
         for job, copy in inputs.items():
@@ -207,7 +220,7 @@ def render(root: Path, job: RenderJob, config: Path, worker: "MarpWorker | None"
     browser = f" (browser: {find_browser()})" if kind != "html" else ""
     limit = RENDER_BASE + RENDER_PER_SLIDE * job.slides
     try:
-        returncode, said = worker.run(arguments, limit) if worker else \
+        returncode, said = worker.run(arguments, limit, _kept({job: job.markdown})) if worker else \
             _run_marp([*find_marp(root), *arguments], root, limit)
     except _Hung as hung:
         partial.unlink(missing_ok=True)
@@ -292,6 +305,21 @@ def _marp_messages(said: str) -> str:
     return "\n".join(kept[:20])
 
 
+@dataclass(frozen=True)
+class Slide:
+    """One slide as Marp renders it in a page: its <svg> and its notes."""
+    index: int
+    html: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChangedSlides:
+    """The slides a save changed, of the deck's `total`."""
+    total: int
+    slides: tuple[Slide, ...]
+
+
 class MarpWorker:
     """A Node process with the Marp CLI loaded and, once a check is asked for, a browser
     open (worker.mjs, browser.mjs beside this file). One that hangs is killed, and the next
@@ -350,9 +378,20 @@ class MarpWorker:
         answer: dict[str, Any] = json.loads(said[-1][len(self.DONE):])
         return answer, "\n".join(said[:-1])
 
-    def run(self, arguments: list[str], limit: float) -> tuple[int, str]:
-        answer, said = self._ask({"marp": arguments}, limit)
+    def run(self, arguments: list[str], limit: float, keep: dict[str, Any] | None = None) -> tuple[int, str]:
+        answer, said = self._ask({"marp": arguments, "keep": keep}, limit)
         return int(answer.get("code", 1)), said
+
+    def changed_slides(self, markdown: Path, since: str, version: str, settings: str) -> "ChangedSlides | None":
+        """The slides of `markdown` (the deck at `version`) that differ from the deck at
+        `since`, rendered by the engine of the last HTML conversion with `settings`; None
+        when only a whole page will do (slides.mjs says why)."""
+        answer, _ = self._ask({"slides": str(markdown), "since": since, "version": version, "settings": settings},
+                              RENDER_BASE)
+        if "changed" not in answer:
+            return None
+        return ChangedSlides(int(answer["total"]), tuple(Slide(int(s["index"]), str(s["html"]), tuple(s["notes"]))
+                                                         for s in answer["changed"]))
 
     def check(self, html: Path, accessibility: bool) -> list[dict[str, Any]]:
         """What browser.mjs finds in a rendered deck: overflow, alt text, contrast."""

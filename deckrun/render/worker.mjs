@@ -3,7 +3,9 @@
 // in a browser kept open (browser.mjs).
 //
 // One JSON request per input line:
-//   {"marp": [CLI arguments...]}                      -> {"code": exit code}
+//   {"marp": [CLI arguments...], "keep": {settings, versions}?} -> {"code": exit code}
+//   {"slides": "deck.md", "since": version, "version": version, "settings": digest}
+//                                                      -> {"total", "changed": [...]} or {"full": why}
 //   {"check": "deck.html", "browser": "/path/to/chrome", "accessibility": true}
 //                                                      -> {"reports": [...]}
 //   {"still": "page.html", "png": "page.png", "browser": "/path/to/chrome"} -> {"png": path}
@@ -14,11 +16,13 @@ import module from 'node:module'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 import { dirname } from 'node:path'
+import { changedSlides, keeping, keepRenders } from './slides.mjs'
 
 module.enableCompileCache?.() // as marp-cli.js does: from Node 22, Marp loads from a code cache
 const marpEntry = process.argv[2] // .../node_modules/@marp-team/marp-cli/lib/index.js
 const modules = dirname(dirname(dirname(dirname(marpEntry))))
 const { marpCli } = await import(pathToFileURL(marpEntry).href)
+keepRenders(module.createRequire(marpEntry)('@marp-team/marpit').Marpit) // (the Marpit Marp Core extends)
 let checker = null
 
 async function browser(path) {
@@ -30,7 +34,8 @@ async function browser(path) {
 }
 
 async function answer(request) {
-  if (request.marp) return { code: await marpCli(request.marp) }
+  if (request.marp) return { code: await keeping(request.keep, () => marpCli(request.marp)) }
+  if (request.slides) return changedSlides(request)
   if (request.check) {
     const reports = await (await browser(request.browser)).check(request.check, { accessibility: request.accessibility })
     return { reports }

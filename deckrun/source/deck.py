@@ -165,7 +165,7 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
         out = io.BytesIO()
         bucket.write_bytecode(out)
         try:
-            write_atomic(Path(self._get_cache_filename(bucket)), out.getvalue())
+            write_atomic(Path(self._get_cache_filename(bucket)), out.getvalue(), durable=False)  # (checked when read)
         except OSError:
             pass  # a cache: the next build compiles again
 

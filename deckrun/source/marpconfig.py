@@ -8,6 +8,7 @@ the themes a deck may name.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -40,14 +41,36 @@ class MarpConfig:
 
 
 def find_marp_config(root: Path) -> Path | None:
-    """The configuration file Marp CLI would use in the course's folder."""
+    """The configuration file Marp CLI would use in the course's folder (looked for again
+    when a file comes or goes there, or package.json changes: a watcher asks on every save)."""
+    return _find(root, *(_changed(root / name) for name in ("", ".config", "package.json")))
+
+
+def _changed(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@lru_cache(maxsize=8)
+def _find(root: Path, *_changes: int) -> Path | None:
+    present = set(_names(root)) | {f".config/{name}" for name in _names(root / ".config")}
     for place in SEARCH_PLACES:
         path = root / place
-        if not path.is_file():
+        if place not in present or not path.is_file():
             continue
         if place != "package.json" or "marp" in _json(path):
             return path
     return None
+
+
+def _names(folder: Path) -> list[str]:
+    """What a folder holds (one look, not one a name)."""
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def marp_config(root: Path) -> MarpConfig:

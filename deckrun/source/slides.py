@@ -118,6 +118,20 @@ def parse_slides(markdown: str) -> SlideMap:
     return SlideMap(tuple(lines), body, slides, global_values, _first_heading(tokens), code)
 
 
+def first_heading(markdown: str) -> str:
+    """The text of the deck's first heading ("" if none), parsed no further than needed: a
+    heading found in an opening of the text is the whole text's first (what follows a block
+    cannot change it, nor what came before it)."""
+    lines = markdown.split("\n")
+    body, _ = _front_matter(lines)
+    size = 8
+    while True:
+        title = _first_heading(_parser().parse("\n".join(lines[body:body + size])))
+        if title or body + size >= len(lines):
+            return title
+        size *= 4
+
+
 # ---------------------------------------------------------------- parsing
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import DeckError, Location, read_source
@@ -26,13 +28,20 @@ _COLOUR = re.compile(r"^(#[0-9a-fA-F]{3,8}|rgba?\([^)]*\)|hsla?\([^)]*\)|[a-zA-Z
 def course_themes(project: Project) -> dict[str, str]:
     """The course's Marp themes, name (its `@theme` comment) -> CSS: those in themes/, and
     those its Marp configuration's theme set names."""
+    files = sorted(project.themes_dir.glob("*.css")) + list(marp_config(project.root).themes)
+    return dict(_themes(tuple((css, css.stat().st_mtime_ns) for css in files)))
+
+
+@lru_cache(maxsize=8)
+def _themes(files: tuple[tuple[Path, int], ...]) -> tuple[tuple[str, str], ...]:
+    """(name, CSS) of theme files, read once a version of them."""
     found: dict[str, str] = {}
-    for css in sorted(project.themes_dir.glob("*.css")) + list(marp_config(project.root).themes):
+    for css, _ in files:
         text = read_source(css)
         name = _THEME_NAME.search(text)
         if name:
             found.setdefault(name.group(1), text)
-    return found
+    return tuple(found.items())
 
 
 def check_theme(deck: Deck, project: Project) -> None:
@@ -153,6 +162,13 @@ def figure_styles(css: str) -> tuple[dict[str, Any], dict[str, Any], frozenset[s
             look(dark_ink, dark_background, heading_on_dark, _BRIGHT_CYCLE), frozenset(dark_classes))
 
 
+@lru_cache(maxsize=8)
+def _looks(css: str) -> tuple[str, str, frozenset[str]]:
+    """figure_styles as the kernel takes them (JSON), made once a theme."""
+    light, dark, dark_classes = figure_styles(css)
+    return json.dumps(light, sort_keys=True), json.dumps(dark, sort_keys=True), dark_classes
+
+
 def dress_figures(deck: Deck, project: Project) -> Deck:
     """The deck with each Python cell given the figure look of its slide (dark or light, in
     the deck theme's style), unless it or the deck (`figure-style: none` in its front
@@ -161,9 +177,10 @@ def dress_figures(deck: Deck, project: Project) -> Deck:
     if setting not in FIGURE_STYLES:
         raise DeckError(f"'figure-style:' must be one of {', '.join(FIGURE_STYLES)}, not {setting!r}",
                         Location(deck.path))
-    css = course_themes(project).get(str(deck.front_matter.get("theme")), "")
-    light, dark, dark_classes = figure_styles(css)
-    looks = {False: json.dumps(light, sort_keys=True), True: json.dumps(dark, sort_keys=True)}
+    if not any(cell.language == "python" for cell in deck.cells):
+        return deck
+    light, dark, dark_classes = _looks(course_themes(project).get(str(deck.front_matter.get("theme")), ""))
+    looks = {False: light, True: dark}
     on_dark: dict[int, bool] = {}
     could_be_dark = "backgroundColor" in deck.markdown or any(
         re.search(rf"\b{re.escape(name)}\b", deck.markdown) for name in dark_classes)

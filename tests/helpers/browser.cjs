@@ -14,8 +14,22 @@ const readline = require('node:readline')
 const [modules, chrome] = process.argv.slice(2)
 const puppeteer = require(`${modules}/puppeteer-core`)
 
-// The frame that shows what the condition saw: the next animation frame comes once it is drawn.
-const painted = () => new Promise(resolve => requestAnimationFrame(() => resolve(Date.now())))
+// Runs in the page: the expression checked once a frame (in the frame's animation callbacks,
+// before it is drawn) until it is truthy; then the frame that shows what it saw is drawn,
+// and the next one's callbacks say when. (All in the page: a round trip to Node between
+// the two would count a frame late.)
+const shown = (expression, timeout) => new Promise((resolve, reject) => {
+  const condition = new Function(`return (${expression})`)
+  const deadline = Date.now() + timeout
+  const tick = () => {
+    let value
+    try { value = condition() } catch { value = undefined }
+    if (value) requestAnimationFrame(() => resolve({ value, at: Date.now() }))
+    else if (Date.now() > deadline) reject(new Error(`waited ${timeout} ms for: ${expression}`))
+    else requestAnimationFrame(tick)
+  }
+  tick()
+})
 
 async function main () {
   const browser = await puppeteer.launch({
@@ -39,9 +53,7 @@ async function main () {
         const deadline = Date.now() + (request.timeout || 30000)
         for (;;) {
           try {
-            const handle = await page.waitForFunction(request.wait, { polling: 'raf', timeout: Math.max(deadline - Date.now(), 1) })
-            const value = await handle.jsonValue()
-            answer({ value, at: await page.evaluate(painted) })
+            answer(await page.evaluate(shown, request.wait, Math.max(deadline - Date.now(), 1)))
             break
           } catch (error) {  // a reload destroyed the page's context: wait in the new one
             if (Date.now() >= deadline || !/context|detached|navigat/i.test(String(error))) throw error
