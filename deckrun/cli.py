@@ -123,11 +123,20 @@ def _import(parser: argparse.ArgumentParser) -> None:
 def build_command(args: argparse.Namespace, root: Path, progress: Progress) -> int:
     from .pipeline.uptodate import nothing_changed, record
 
+    built = None if args.refresh or args.refresh_assets or args.jobs else build_in_preview(root, args, progress)
+    if built is not None:
+        code, warnings = built
+        if code == 0 and warnings == 0:
+            record(root, build_key(args))
+        return code
+    marp = start_marp(root, now=True)  # first: Node loads Marp while Python imports and makes the Markdown
     if not (args.refresh or args.refresh_assets) and nothing_changed(root, build_key(args)):
+        if marp is not None:
+            marp.close()
         decks = len(args.targets) or len(Project(root).decks())
         progress.line(f"nothing changed since the last build: {decks} deck{'s' if decks != 1 else ''} up to date")
         return 0
-    code = with_session(args, root, progress, build, start_now=True)
+    code = with_session(args, root, progress, build, marp)
     if code == 0 and progress.warnings == 0:
         record(root, build_key(args))
     return code
@@ -352,15 +361,16 @@ Work = Callable[[list[Path], "BuildOptions", "Session"], int]
 
 
 def with_session(args: argparse.Namespace, root: Path, progress: Progress, work: Work,
-                 start_now: bool = False) -> int:
+                 marp: MarpWorker | None = None) -> int:
     """Run `work` on the decks named (or all) in one session, holding the course's build
-    lock. Node loads the Marp CLI meanwhile (most of a one-deck rebuild's time): at once
-    for a build, which nearly always renders; when first needed for the others."""
+    lock. Node loads the Marp CLI meanwhile (most of a one-deck rebuild's time): from the
+    start for a build, which nearly always renders (`marp`, started); when first needed
+    for the others."""
     from .core.files import build_lock
     from .core.project import load_project
     from .pipeline.build import Session
 
-    marp = start_marp(root, now=start_now)
+    marp = marp or start_marp(root, now=False)
     try:
         project = load_project(root)
         options = build_options(args)
@@ -373,6 +383,16 @@ def with_session(args: argparse.Namespace, root: Path, progress: Progress, work:
     finally:
         if marp is not None:
             marp.close()
+
+
+def build_in_preview(root: Path, args: argparse.Namespace, progress: Progress) -> tuple[int, int] | None:
+    """The build done by the course's running `watch`, if one runs (see preview/steer.py)."""
+    from .preview.steer import build_in_preview as ask
+
+    decks = [str(Path(target).resolve()) for target in args.targets]
+    options = build_options(args)
+    return ask(root, {"decks": decks, "formats": list(options.formats), "strict": options.strict,
+                      "frozen": options.frozen, "gateway": options.gateway}, progress)
 
 
 def start_marp(root: Path, now: bool) -> MarpWorker | None:
@@ -398,17 +418,10 @@ def deck_paths(project: Project, targets: list[str]) -> list[Path]:
 
 
 def build(paths: list[Path], options: BuildOptions, session: Session) -> int:
-    from .pipeline.build import build_decks
+    from .pipeline.build import build_decks, summarize
 
     started = time.monotonic()
-    reports = build_decks(paths, options, session)
-    failed = sum(not r.ok for r in reports)
-    session.progress.summary(built=len(reports) - failed, failed=failed,
-                             cells=sum(r.cells_run for r in reports),
-                             cached=sum(r.cells_cached for r in reports),
-                             outputs=sum(len(r.written) for r in reports if r.ok),
-                             seconds=time.monotonic() - started)
-    return 1 if failed else 0
+    return summarize(build_decks(paths, options, session), session.progress, time.monotonic() - started)
 
 
 def _git_user() -> str:

@@ -132,7 +132,7 @@ def test_the_worker_answers_a_saves_changed_slides_or_that_a_page_is_needed(tmp_
     markdown = root / "build" / "deck.md"
     markdown.parent.mkdir()
     config = engine_config(root, root / "themes", root / "build" / ".marp")
-    worker = MarpWorker(root)
+    worker = MarpWorker(root, keeps=True)
     try:
         def convert(text: str, version: str) -> str:
             markdown.write_text(text)

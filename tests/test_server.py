@@ -90,3 +90,10 @@ def test_going_to_a_line_needs_a_post_with_the_pages_token(served):
     assert request(server, "POST", "/_deckrun/goto?file=slides/other.md&line=3", headers=token)[0] == 404
     assert request(server, "POST", "/_deckrun/goto?file=slides/deck.md", headers=token)[0] == 400
     assert asked == ["slides/deck.md:12", "slides/other.md:3"]
+
+
+def test_a_build_asked_of_a_preview_needs_the_token_and_one_that_builds(served):
+    server, _ = served
+    assert request(server, "POST", "/_deckrun/build")[0] == 403  # no token: another page's request
+    token = page_token(request(server, "GET", "/deck.html")[1])
+    assert request(server, "POST", "/_deckrun/build", headers={"X-Deckrun-Token": token})[0] == 404  # not this one

@@ -198,10 +198,21 @@ def test_a_dead_kernel_is_restarted_and_the_deck_rebuilt(watching):
 def test_a_one_off_build_while_watching(watching):
     proc = run_build(watching.root, "slides/second.md", "--html")
     assert proc.returncode == 0, proc.stderr
+    assert "built by the running preview" in proc.stdout and "1 deck built" in proc.stdout  # warm, there
+    refreshed = run_build(watching.root, "slides/second.md", "--html", "--refresh")  # its cells here, again
+    assert refreshed.returncode == 0 and "built by" not in refreshed.stdout and "1 cell run" in refreshed.stdout
     watching.edit("slides/second.md", "# Second deck", "# Second deck (after a build)")
     assert watching.expect("reload", until=lambda data: "second" in data["decks"])
     assert "(after a build)" in watching.get("second.html")
     watching.edit("slides/second.md", "# Second deck (after a build)", "# Second deck")
+
+
+def test_a_build_finds_a_preview_gone_and_builds_on_its_own(course):
+    (course / "build").mkdir()
+    (course / "build" / ".preview.json").write_text('{"url": "http://127.0.0.1:9/", "token": "left behind"}')
+    proc = run_build(course, "slides/second.md", "--html")  # (a preview killed without its teardown)
+    assert proc.returncode == 0, proc.stderr
+    assert "built by" not in proc.stdout and (course / "build" / "second.html").exists()
 
 
 def test_a_pdf_on_request_from_the_page(watching):

@@ -348,3 +348,12 @@ def build_decks(paths: list[Path], options: BuildOptions, session: Session) -> l
         elif report.built is not None and report.error is not None:  # it failed at rendering
             progress.failed(report.deck, report.error)
     return reports + built
+
+
+def summarize(reports: list[DeckReport], progress: Progress, seconds: float) -> int:
+    """Say what a build did, in all; its exit code (1 if a deck failed)."""
+    failed = sum(not r.ok for r in reports)
+    progress.summary(built=len(reports) - failed, failed=failed, cells=sum(r.cells_run for r in reports),
+                     cached=sum(r.cells_cached for r in reports),
+                     outputs=sum(len(r.written) for r in reports if r.ok), seconds=seconds)
+    return 1 if failed else 0

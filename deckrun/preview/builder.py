@@ -103,7 +103,7 @@ class PreviewBuilder:
         self.project, self.targets, self.options = project, targets, options  # targets: none = every deck
         self.events, self.progress, self.on_rebuilt = events, progress, on_rebuilt
         self.session = Session.open(project, options, progress, kernels=KernelPool(keep_warm=True),
-                                    marp=MarpWorker(project.root), first_done=self.show_first, marked=True,
+                                    marp=MarpWorker(project.root, keeps=True), first_done=self.show_first, marked=True,
                                     hooks=lambda deck, log: HeardCells(log, events, deck, project),
                                     before_render=self.patch_pages)
         self.depends_on: dict[Path, set[Path]] = {}
@@ -127,21 +127,28 @@ class PreviewBuilder:
         in_error = {deck for deck in self.decks() if self.project.deck_name(deck) in self.errors}
         return affected_decks(self.project, self.decks(), self.depends_on, in_error, changed)
 
-    def rebuild(self, decks: list[Path]) -> list[DeckReport]:
-        with self.lock, build_lock(self.project.build_dir, self.progress.note):
+    def rebuild(self, decks: list[Path], options: BuildOptions | None = None,
+                progress: Progress | None = None) -> list[DeckReport]:
+        """Build `decks`, as a save asks, or as a build command asks (its `options`, said
+        on its `progress`); tell the pages, and `on_rebuilt` the decks that built."""
+        progress = progress or self.progress
+        session = self.session if progress is self.progress else replace(self.session, progress=progress)
+        with self.lock, build_lock(self.project.build_dir, progress.note):
             started = time.monotonic()
+            asked = options or self.options
             try:
-                reports = build_decks(decks, self.options, self.session)
+                reports = build_decks(decks, asked, session)
                 died = [r.deck for r in reports if isinstance(r.error, KernelDied)]
                 if died:  # a fresh kernel, and the deck again
-                    self.progress.note("kernel died: restarting it and rebuilding")
-                    reports = [r for r in reports if r.deck not in died] + build_decks(died, self.options, self.session)
+                    progress.note("kernel died: restarting it and rebuilding")
+                    reports = [r for r in reports if r.deck not in died] + build_decks(died, asked, session)
             except DeckError as exc:  # e.g. course.yaml became invalid
                 self.errors[""] = str(exc)
                 self.events.errors(self.errors)
-                self.progress.failed(self.project.root, exc)
+                progress.failed(self.project.root, exc)
                 return []
-            self.options = replace(self.options, refresh=())  # --refresh: the first build only
+            if options is None:
+                self.options = replace(self.options, refresh=())  # --refresh: the first build only
             self.errors.pop("", None)
             for report in reports:
                 name = self.project.deck_name(report.deck)
@@ -157,9 +164,8 @@ class PreviewBuilder:
             names = [self.project.deck_name(r.deck) for r in rebuilt]
             if rebuilt:
                 self.events.reload({name: self.page_version(name) for name in names})
-            self.progress.note(f"rebuilt {', '.join(names) or 'nothing'} in "
-                               f"{time.monotonic() - started:.2f}s"
-                               + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""))
+            progress.note(f"rebuilt {', '.join(names) or 'nothing'} in {time.monotonic() - started:.2f}s"
+                          + (f"; {len(reports) - len(rebuilt)} failed" if len(rebuilt) < len(reports) else ""))
             self.on_rebuilt(rebuilt)
             return reports
 

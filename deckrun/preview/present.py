@@ -291,6 +291,9 @@ class Presenting:
     def make_pdf(self, deck: str) -> Path | None:
         return None
 
+    def build(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        return None  # (its decks are presented copies: a build command builds on its own)
+
     def goto(self, file: str, line: int) -> bool:
         return False
 

@@ -32,6 +32,7 @@ PDF = "/_deckrun/pdf/"
 TOKEN_HEADER = "X-Deckrun-Token"
 
 GOTO = "/_deckrun/goto"
+BUILD = "/_deckrun/build"
 MAX_BODY = 2 * 2**20  # bytes of a POST's JSON (a cell's code)
 CLIENT = Path(__file__).with_name("client.js")  # the page's script: live updates, errors, goto
 
@@ -211,15 +212,19 @@ def _event(event: str, data: object) -> bytes:
 
 class PreviewServer:
     """Serves build/ to this machine's browser, with `events` streamed to every page, a
-    deck's PDF made by `make_pdf` when a page asks for it, and `goto(file, line)` when an
-    editor asks for the slide that shows a line (it says whether an open deck does)."""
+    deck's PDF made by `make_pdf` when a page asks for it, `goto(file, line)` when an
+    editor asks for the slide that shows a line (it says whether an open deck does), and
+    `build(request)` when a build command asks the preview to build for it (its answer,
+    or None when this preview does not)."""
 
     def __init__(self, folder: Path, port: int, events: Broadcast, make_pdf: Callable[[str], Path | None],
-                 goto: Callable[[str, int], bool], extras: Extras | None = None) -> None:
+                 goto: Callable[[str, int], bool], extras: Extras | None = None,
+                 build: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda request: None) -> None:
         self.folder = folder
         self.events = events
         self.make_pdf = make_pdf
         self.goto = goto
+        self.build = build
         self.extras = extras
         self.token = secrets.token_urlsafe(24)
         self._stopping = threading.Event()
@@ -312,6 +317,8 @@ class PreviewServer:
                 path = url.path
                 if path == GOTO:
                     return self.goto(parse_qs(url.query))
+                if path == BUILD:
+                    return self.build()
                 action = server.extras.actions.get(path.removeprefix("/_deckrun/")) if server.extras else None
                 if action is not None:
                     return self.act(action)
@@ -335,15 +342,35 @@ class PreviewServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def act(self, action: Callable[[dict[str, Any]], str | None]) -> None:
+            def body(self) -> dict[str, Any] | None:
+                """The request's JSON object (None: refused, and said why)."""
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY:
-                    return self.refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BODY} bytes")
+                    self.refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BODY} bytes")
+                    return None
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
-                    return self.refuse(HTTPStatus.BAD_REQUEST, "the body must be JSON")
-                refused = action(body) if isinstance(body, dict) else "the body must be a JSON object"
+                    body = None
+                if not isinstance(body, dict):
+                    self.refuse(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
+                    return None
+                return body
+
+            def build(self) -> None:
+                body = self.body()
+                if body is None:
+                    return
+                answer = server.build(body)
+                if answer is None:
+                    return self.refuse(HTTPStatus.NOT_FOUND, "this preview does not build for others")
+                self.send_body(json.dumps(answer).encode(), "application/json")
+
+            def act(self, action: Callable[[dict[str, Any]], str | None]) -> None:
+                body = self.body()
+                if body is None:
+                    return
+                refused = action(body)
                 if refused is not None:
                     return self.refuse(HTTPStatus.UNPROCESSABLE_ENTITY, refused)
                 self.send_response(HTTPStatus.ACCEPTED)

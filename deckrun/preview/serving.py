@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import webbrowser
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..core.errors import DeckError
 from ..core.files import write_private
@@ -36,6 +36,10 @@ class Preview(Protocol):
 
     def goto(self, file: str, line: int) -> bool: ...
 
+    def build(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """A build command's decks built here (steer.build_in_preview): what it said and
+        its exit code; None if this preview does not build for others."""
+
     def announce(self, url: str) -> str:
         """What the terminal is told once it serves at `url`."""
 
@@ -54,7 +58,7 @@ def serve(project: Project, preview: Preview, port: int, open_browser: bool, pro
     try:
         try:
             server = PreviewServer(project.build_dir, port, preview.events, preview.make_pdf, preview.goto,
-                                   preview.extras())
+                                   preview.extras(), preview.build)
         except OSError as exc:
             raise DeckError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (choose another with --port)") from None
         try:

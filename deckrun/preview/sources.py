@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -15,11 +16,16 @@ from ..core.project import COURSE_FILE, GENERATED, Project
 
 # How a save ends, as editors write (inotify): in place (VS Code, Vim's default, `>`): opened,
 # truncated, written, closed; by renaming a new file over it (JetBrains, Emacs, Vim with
-# `backupcopy=no`, `sed -i`): a file written and closed elsewhere, then moved to its name. A
-# path closed after writing, or moved into place, is complete: the build starts at once.
+# `backupcopy=no`, `sed -i`): a file written and closed elsewhere, then moved to its name
+# within a millisecond. A path closed after writing, or moved into place, is complete: the
+# build starts once GRACE passes with no other event (the rename that follows a close).
 # Where the system says neither (FSEvents, Windows), DEBOUNCE seconds of quiet end a save.
 DEBOUNCE = 0.03
+GRACE = 0.003
 QUIT, RESTART, WRITTEN = "quit", "restart", "written"
+# Editors' own files: backups, swap and lock files, and the new file a save renames into place
+# (JetBrains' NAME___jb_tmp___, sed -i's sedXXXXXX, Vim's 4913, a test of the folder).
+_EDITORS_OWN = re.compile(r"^\.|~$|\.(swp|tmp|part)$|___jb_(tmp|old)___$|^sed[A-Za-z0-9]{6}$|^4913$")
 
 
 class SourceWatcher(FileSystemEventHandler):
@@ -58,22 +64,18 @@ class SourceWatcher(FileSystemEventHandler):
             parts = path.resolve().relative_to(self.root).parts
         except ValueError:
             return False
-        name = parts[-1] if parts else ""
-        return bool(parts) and not (GENERATED & set(parts)) and not (
-            name.startswith(".") or name.endswith(("~", ".swp", ".tmp", ".part")))
+        return bool(parts) and not (GENERATED & set(parts)) and not _EDITORS_OWN.search(parts[-1])
 
 
 def next_batch(inbox: queue.Queue[Any]) -> set[Path] | str:
-    """The next save (its events, until one says it is complete or DEBOUNCE of quiet, and
-    any already come after it), or a command."""
+    """The next save (its events, until GRACE of quiet once one says it is complete, else
+    DEBOUNCE of quiet), or a command."""
     batch = {inbox.get()}
-    while WRITTEN not in batch:
+    while True:
         try:
-            batch.add(inbox.get(timeout=DEBOUNCE))
+            batch.add(inbox.get(timeout=GRACE if WRITTEN in batch else DEBOUNCE))
         except queue.Empty:
             break
-    while not inbox.empty():
-        batch.add(inbox.get_nowait())
     for command in (QUIT, RESTART):
         if command in batch:
             return command

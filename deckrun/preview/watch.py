@@ -14,15 +14,18 @@ Commands on the terminal: `r` + Enter restarts the kernels, `q` + Enter (or Ctrl
 """
 from __future__ import annotations
 
+import io
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import Location
-from ..core.options import BuildOptions
+from ..core.options import FORMATS, BuildOptions
 from ..core.progress import Progress
 from ..core.project import Project
+from ..pipeline.build import summarize
 from .builder import PreviewBuilder
 from .checker import SlideChecker
 from .server import Broadcast, Extras
@@ -57,6 +60,23 @@ class Watch:
 
     def goto(self, file: str, line: int) -> bool:
         return self.builder.goto(file, line)
+
+    def build(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """A build command's decks (`decks`, none: every one; `formats`, `strict`, `frozen`)
+        built here, with the kernels and the Marp CLI already warm, and the pages told;
+        None when its cells would run elsewhere than here (another `gateway`)."""
+        formats = tuple(request.get("formats") or ())
+        if request.get("gateway") != self.builder.options.gateway or not formats or \
+                any(fmt not in FORMATS for fmt in formats):
+            return None
+        decks = [Path(deck) for deck in request.get("decks") or ()] or self.project.decks()
+        out, err = io.StringIO(), io.StringIO()
+        progress = Progress(out, err)
+        started = time.monotonic()
+        reports = self.builder.rebuild(decks, BuildOptions(formats, bool(request.get("strict")),
+                                                           bool(request.get("frozen"))), progress)
+        code = summarize(reports, progress, time.monotonic() - started) if reports else 1
+        return {"code": code, "out": out.getvalue(), "err": err.getvalue(), "warnings": progress.warnings}
 
     def announce(self, url: str) -> str:
         return (f"Serving {Location(self.project.build_dir)} at {url}  "

@@ -323,13 +323,15 @@ class ChangedSlides:
 class MarpWorker:
     """A Node process with the Marp CLI loaded and, once a check is asked for, a browser
     open (worker.mjs, browser.mjs beside this file). One that hangs is killed, and the next
-    request starts a new one."""
+    request starts a new one. The preview's (`keeps`) keeps the engine and the slides of
+    its HTML conversions, to render a save's changed slides with them (slides.mjs)."""
 
     DONE = "@@deckrun-done "
 
-    def __init__(self, root: Path, start: bool = True, background: bool = False) -> None:
+    def __init__(self, root: Path, start: bool = True, background: bool = False, keeps: bool = False) -> None:
         self.root = root
         self.background = background  # at a low priority, for work nobody waits for
+        self.keeps = keeps  # (the preview's) what a conversion asks to keep, it keeps
         self.proc: subprocess.Popen[str] | None = None
         self._lines: _Lines | None = None
         self._browser = False  # may it have opened a browser (a check, a PDF)?
@@ -379,7 +381,7 @@ class MarpWorker:
         return answer, "\n".join(said[:-1])
 
     def run(self, arguments: list[str], limit: float, keep: dict[str, Any] | None = None) -> tuple[int, str]:
-        answer, said = self._ask({"marp": arguments, "keep": keep}, limit)
+        answer, said = self._ask({"marp": arguments, "keep": keep if self.keeps else None}, limit)
         return int(answer.get("code", 1)), said
 
     def changed_slides(self, markdown: Path, since: str, version: str, settings: str) -> "ChangedSlides | None":

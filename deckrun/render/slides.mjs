@@ -14,17 +14,17 @@
 //          will do (styles changed, slides added or removed, nothing kept to compare with)
 import { readFileSync } from 'node:fs'
 
-const KEPT = 32 // decks' versions remembered
+const KEPT = 32 // decks' versions remembered (and 4 engines: settings change with the theme)
 const engines = new Map() // settings -> the engine of the last conversion made with them
 const renders = new Map() // version -> { slides, notes, styles }: oldest first
 let asked = null // the conversion running now: { settings, versions: Map(markdown -> version) }
 
 const withoutMark = text => text.charCodeAt(0) === 0xfeff ? text.slice(1) : text // (as Marp CLI reads it)
 
-function remember(version, render) {
-  renders.delete(version)
-  renders.set(version, render)
-  while (renders.size > KEPT) renders.delete(renders.keys().next().value)
+function keep(map, key, value, most) { // (the newest last)
+  map.delete(key)
+  map.set(key, value)
+  while (map.size > most) map.delete(map.keys().next().value)
 }
 
 // What the page's styles and head are made of besides the slides: the theme and global
@@ -73,8 +73,8 @@ export function keepRenders(Marpit) {
     const result = seeded(() => render.call(this, markdown, env))
     const version = asked?.versions.get(markdown)
     if (version !== undefined && Array.isArray(this.lastSlideTokens)) {
-      engines.set(asked.settings, this)
-      remember(version, renderOf(this, env))
+      keep(engines, asked.settings, this, 4)
+      keep(renders, version, renderOf(this, env), KEPT)
     }
     return result
   }
@@ -101,7 +101,7 @@ export function changedSlides({ slides: file, since, version, settings }) {
   const env = {}
   seeded(() => engine.markdown.parse(withoutMark(readFileSync(file, 'utf8')), env))
   const now = renderOf(engine, env)
-  remember(version, now)
+  keep(renders, version, now, KEPT)
   if (!before) return { full: 'the page shown was not rendered here' }
   if (now.styles !== before.styles) return { full: 'the styles changed' }
   if (now.slides.length !== before.slides.length) return { full: 'slides were added or removed' }

@@ -12,7 +12,7 @@
 //   {"mermaid": "graph LR; a-->b", "look": {...}, "id": "d1", "browser": "..."}  -> {"svg": "<svg..."}
 //   {"layout": "deck.html", "folder": "dir", "browser": "/path/to/chrome"} -> {"layout": "dir/deck.json"}
 // Messages (Marp's log) come first; the answer is one line "@@deckrun-done <JSON>".
-import module from 'node:module'
+import module, { createRequire } from 'node:module'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 import { dirname } from 'node:path'
@@ -22,7 +22,12 @@ module.enableCompileCache?.() // as marp-cli.js does: from Node 22, Marp loads f
 const marpEntry = process.argv[2] // .../node_modules/@marp-team/marp-cli/lib/index.js
 const modules = dirname(dirname(dirname(dirname(marpEntry))))
 const { marpCli } = await import(pathToFileURL(marpEntry).href)
-keepRenders(module.createRequire(marpEntry)('@marp-team/marpit').Marpit) // (the Marpit Marp Core extends)
+const require = module.createRequire(marpEntry) // (the packages Marp CLI itself loads)
+keepRenders(require('@marp-team/marpit').Marpit) // (the Marpit Marp Core extends)
+// Loaded now, while the build that started this worker still makes the Markdown: the code a
+// first conversion would load (Marp Core, every language of its highlighter).
+require('@marp-team/marp-core')
+createRequire(require.resolve('@marp-team/marp-core'))('highlight.js')
 let checker = null
 
 async function browser(path) {
