@@ -99,6 +99,10 @@ def test_a_series_of_saves_leaves_the_page_a_full_render_gives(previewed):
     assert came["via"] == "slides" and came["edited"] == [3]
     assert_as_rendered(watcher, editing, fresh)
 
+    came = save(watcher, editing, "Prose of slide 12.", "Prose of slide 12, above its code.")  # (Marp's <pre>)
+    assert came["via"] == "slides" and came["edited"] == [11]
+    assert_as_rendered(watcher, editing, fresh)
+
     came = save(watcher, editing, "Prose of slide 20.", "Prose of slide 20.\n\n<!-- _class: lead -->")
     assert came["via"] == "slides" and came["edited"] == [19]
     assert_as_rendered(watcher, editing, fresh)

@@ -149,10 +149,20 @@
     return { pairs, edited }
   }
 
+  // Where the browser has no customized built-in elements, Marp's page script made each
+  // <pre is="marp-pre"> (and fitted heading) of the page as loaded its own <marp-pre>: the
+  // same, as it does it, for a slide put in place.
+  const upgrade = root => root.querySelectorAll('[is^="marp-"]').forEach(el => {
+    const name = el.getAttribute('is'), kind = customElements.get(name), tag = el.localName
+    if (!kind || el instanceof kind) return
+    el.outerHTML = el.outerHTML.replace(new RegExp(`^<${tag}`, 'i'), `<${name}`)
+      .replace(new RegExp(`</${tag}>$`, 'i'), `</${name}>`)
+  })
   // A changed slide put in place: its content, its attributes, its notes.
   const notesOf = index => document.querySelector(`.bespoke-marp-note[data-index="${index}"]`)
   const replace = (old, svg) => {
     old.innerHTML = svg.innerHTML
+    upgrade(old)
     served.set(old, content(svg))
     for (const { name, value } of svg.attributes) {
       if (name !== 'class' && name !== 'aria-hidden') old.setAttribute(name, value)
