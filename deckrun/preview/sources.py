@@ -21,7 +21,7 @@ from ..core.project import COURSE_FILE, GENERATED, Project
 # build starts once GRACE passes with no other event (the rename that follows a close).
 # Where the system says neither (FSEvents, Windows), DEBOUNCE seconds of quiet end a save.
 DEBOUNCE = 0.03
-GRACE = 0.003
+GRACE = 0.001
 QUIT, RESTART, WRITTEN = "quit", "restart", "written"
 # Editors' own files: backups, swap and lock files, and the new file a save renames into place
 # (JetBrains' NAME___jb_tmp___, sed -i's sedXXXXXX, Vim's 4913, a test of the folder).
