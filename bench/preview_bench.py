@@ -155,6 +155,18 @@ def save_to_pixels(browser: Browser, deck: Path, url: str, rounds: Rounds) -> li
     return found[rounds.warm_up:]
 
 
+def up(port: int) -> None:
+    """Wait until Marp's server answers on `port`."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("Marp's server did not start")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -189,7 +201,7 @@ def long_case(folder: Path, rounds: Rounds) -> None:
                             cwd=root, env={**os.environ, "PORT": str(port)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        time.sleep(3)  # (Marp's server up)
+        up(port)
         with Browser() as browser:
             ours = statistics.median(save_to_pixels(browser, deck, f"{watcher.url}long.html#50", rounds))
             theirs = statistics.median(save_to_pixels(browser, deck, f"http://127.0.0.1:{port}/long.md#50", rounds))
