@@ -23,11 +23,15 @@ const marpEntry = process.argv[2] // .../node_modules/@marp-team/marp-cli/lib/in
 const modules = dirname(dirname(dirname(dirname(marpEntry))))
 const { marpCli } = await import(pathToFileURL(marpEntry).href)
 const require = module.createRequire(marpEntry) // (the packages Marp CLI itself loads)
-keepRenders(require('@marp-team/marpit').Marpit) // (the Marpit Marp Core extends)
-// Loaded now, while the build that started this worker still makes the Markdown: the code a
-// first conversion would load (Marp Core, every language of its highlighter).
-require('@marp-team/marp-core')
-createRequire(require.resolve('@marp-team/marp-core'))('highlight.js')
+try {
+  keepRenders(require('@marp-team/marpit').Marpit) // (the Marpit Marp Core extends)
+  // Loaded now, while the build that started this worker still makes the Markdown: the code
+  // a first conversion would load (Marp Core, every language of its highlighter).
+  require('@marp-team/marp-core')
+  createRequire(require.resolve('@marp-team/marp-core'))('highlight.js')
+} catch (error) { // (a Marp CLI laid out otherwise: conversions load what they need, pages are fetched)
+  console.error(`deckrun worker: ${error}`)
+}
 let checker = null
 
 async function browser(path) {
