@@ -44,6 +44,7 @@ _JINJA_SYNTAX = re.compile(r"\{[{%#]")
 _RAW_OPEN = re.compile(r"\{%-?\s*raw\s*-?%\}")
 _RAW_CLOSE = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 _EXPRESSION = re.compile(r"\{\{(?:(?!\}\}).)*\}\}")
+_MAY_MATTER = re.compile(r"[`~${]")  # what every pattern above needs in a line
 # Names a deck's template may read without setting them: deckrun's, and Jinja's own.
 _CONTEXT = frozenset({"course", "deck", "snippet", "_cell", "_literal", "_diagram", "range", "dict", "lipsum", "cycler",
                       "joiner", "namespace", "loop", "self", "caller", "varargs", "kwargs", "super"})
@@ -239,6 +240,10 @@ class _CellCollector:
         i, raw = 0, False
         while i < len(lines):
             line = lines[i]
+            if not raw and not _MAY_MATTER.search(line):  # (most prose: no fence, no math, no template)
+                out.append(line)
+                i += 1
+                continue
             opening = None if raw else _RAW_OPEN.search(line)
             if raw or opening:  # inside {% raw %}: Jinja itself keeps it literal
                 raw = not _RAW_CLOSE.search(line, opening.end() if opening else 0)
