@@ -181,6 +181,7 @@ class PreviewBuilder:
             log = self.progress.deck(deck.path, len(deck.cells), live=False)  # (its lines are not news)
             _, pending = render_variant(deck, results, Variant(deck.name, {"html": page}, marked=True),
                                         self.session, log)
+            self.patch_pages(pending)
             if any(render_pending(pending, self.session).values()):
                 return  # the full rebuild after it says what is wrong
         except (DeckError, ToolError, OSError):

@@ -84,8 +84,10 @@ def load_deck(path: Path, project: Project) -> Deck:
         "snippet": collector.snippet,
     }
     try:
-        template = env.get_template(path.name)
-        markdown = template.render(context)
+        source = _CellLoader.of(env).prepared(env, path.name)
+        # (a deck with no template syntax, its cells cut out, is its own rendering: no compiling)
+        markdown = source if not (_JINJA_SYNTAX.search(source) or "\r" in source) else \
+            env.get_template(path.name).render(context)
     except DeckError:
         raise
     except jinja2.TemplateSyntaxError as exc:
@@ -183,9 +185,23 @@ class _CellLoader(jinja2.FileSystemLoader):
     def __init__(self, search: list[str], collector: "_CellCollector") -> None:
         super().__init__(search)
         self.collector = collector
+        self._prepared: dict[str, tuple[str, str, Callable[[], bool]]] = {}
+
+    @staticmethod
+    def of(environment: jinja2.Environment) -> "_CellLoader":
+        assert isinstance(environment.loader, _CellLoader)  # (_environment's)
+        return environment.loader
+
+    def prepared(self, environment: jinja2.Environment, template: str) -> str:
+        """The template's source as Jinja gets it (its cells collected and cut out), kept
+        for the load that may follow (the cells are collected once)."""
+        self._prepared[template] = self.get_source(environment, template)
+        return self._prepared[template][0]
 
     def get_source(self, environment: jinja2.Environment,
                    template: str) -> tuple[str, str, Callable[[], bool]]:
+        if template in self._prepared:
+            return self._prepared.pop(template)
         pieces = jinja2.loaders.split_template_path(template)  # refuses `..`: nothing outside
         for folder in self.searchpath:
             path = Path(folder, *pieces)
